@@ -1,0 +1,150 @@
+"""Attention scoring functions: dot product, additive, multiplicative.
+
+Each class scores L queries against S keys, turns the scores into weights with
+:func:`attn.masking.masked_softmax`, and returns the weighted sum of the values.
+All three share one forward signature::
+
+    forward(queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None)
+
+Args (shapes in the package's legend):
+    queries: (B, L, query_size)
+    keys:    (B, S, key_size)
+    values:  (B, S, value_size)
+    valid_lens: optional int tensor (B,) or (B, L): keys beyond it are padding.
+    need_weights: when True, also return the attention weights.
+    attn_mask: optional bool tensor (L, S) or (B, L, S), True = may attend.
+
+Returns:
+    output (B, L, value_size), or ``(output, weights)`` with weights (B, L, S)
+    when ``need_weights`` is True. The weights are the softmax output before
+    dropout. The last weights are also kept on ``self.attention_weights`` for
+    plotting; they are never read back in a computation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from attn.masking import masked_softmax
+
+
+def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+              query_size: int | None = None, key_size: int | None = None) -> None:
+    """Validate the shapes of queries (B, L, ·), keys (B, S, ·) and values (B, S, ·).
+
+    ``query_size``/``key_size``, when given, are the last-axis sizes the caller
+    expects. Raises ValueError naming what was expected and what came.
+    """
+    for name, x in (("queries", queries), ("keys", keys), ("values", values)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.dtype.is_floating_point:
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        if x.dim() != 3:
+            raise ValueError(f"{name} must have 3 dimensions (B, length, size), got shape {tuple(x.shape)}")
+    if not queries.shape[0] == keys.shape[0] == values.shape[0]:
+        raise ValueError(
+            "queries, keys and values must have the same batch size B: "
+            f"got {queries.shape[0]}, {keys.shape[0]} and {values.shape[0]}"
+        )
+    if keys.shape[1] != values.shape[1]:
+        raise ValueError(f"keys and values must have the same length S: got {keys.shape[1]} and {values.shape[1]}")
+    if query_size is not None and queries.shape[-1] != query_size:
+        raise ValueError(f"queries must have size {query_size} in their last dimension, got {queries.shape[-1]}")
+    if key_size is not None and keys.shape[-1] != key_size:
+        raise ValueError(f"keys must have size {key_size} in their last dimension, got {keys.shape[-1]}")
+
+
+class _Attention(nn.Module):
+    """Shared tail of every scoring class: masked softmax, dropout, weighted sum."""
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.attention_weights: torch.Tensor | None = None  # for plotting only
+
+    def _attend(self, scores, values, valid_lens, attn_mask, need_weights):
+        weights = masked_softmax(scores, valid_lens, attn_mask=attn_mask)  # (B, L, S)
+        self.attention_weights = weights.detach()
+        output = torch.bmm(self.dropout(weights), values)  # (B, L, S) @ (B, S, V) -> (B, L, V)
+        return (output, weights) if need_weights else output
+
+
+class DotProductAttention(_Attention):
+    """Scaled dot-product attention: ``softmax(Q K^T / sqrt(D)) V``.
+
+    Args:
+        dropout: dropout probability on the attention weights.
+        scaled: divide the scores by sqrt(D) (True, as in the Transformer), or
+            not (plain dot-product attention).
+
+    Queries and keys must have the same size D. With ``scaled=True`` and no
+    dropout this equals :func:`torch.nn.functional.scaled_dot_product_attention`
+    with ``attn_mask = attn.valid_lens_to_mask(valid_lens, L, S)``, except that a
+    query with no valid key gets the zero vector instead of NaN.
+    """
+
+    def __init__(self, dropout: float = 0.0, scaled: bool = True):
+        super().__init__(dropout)
+        self.scaled = scaled
+
+    def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
+        check_qkv(queries, keys, values)
+        if queries.shape[-1] != keys.shape[-1]:
+            raise ValueError(
+                "dot-product attention needs queries and keys of the same size D: "
+                f"got {queries.shape[-1]} and {keys.shape[-1]} (use AdditiveAttention for different sizes)"
+            )
+        scores = torch.bmm(queries, keys.transpose(1, 2))  # (B, L, D) @ (B, D, S) -> (B, L, S)
+        if self.scaled:
+            scores = scores / math.sqrt(queries.shape[-1])
+        return self._attend(scores, values, valid_lens, attn_mask, need_weights)
+
+
+class AdditiveAttention(_Attention):
+    """Additive (Bahdanau) attention: ``a(q, k) = w_v^T tanh(W_q q + W_k k)``.
+
+    Args:
+        key_size: size of each key.
+        query_size: size of each query (may differ from ``key_size``).
+        num_hiddens: size h of the hidden layer that queries and keys are mapped to.
+        dropout: dropout probability on the attention weights.
+    """
+
+    def __init__(self, key_size: int, query_size: int, num_hiddens: int, dropout: float = 0.0):
+        super().__init__(dropout)
+        self.key_size, self.query_size = key_size, query_size
+        self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
+        self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
+        self.w_v = nn.Linear(num_hiddens, 1, bias=False)
+
+    def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
+        check_qkv(queries, keys, values, self.query_size, self.key_size)
+        q = self.W_q(queries)  # (B, L, h)
+        k = self.W_k(keys)  # (B, S, h)
+        features = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1))  # (B, L, 1, h) + (B, 1, S, h) -> (B, L, S, h)
+        scores = self.w_v(features).squeeze(-1)  # (B, L, S)
+        return self._attend(scores, values, valid_lens, attn_mask, need_weights)
+
+
+class MultiplicativeAttention(_Attention):
+    """Multiplicative ("general", Luong) attention: ``a(q, k) = q^T W k``.
+
+    Args:
+        query_size: size of each query.
+        key_size: size of each key (may differ from ``query_size``).
+        dropout: dropout probability on the attention weights.
+    """
+
+    def __init__(self, query_size: int, key_size: int, dropout: float = 0.0):
+        super().__init__(dropout)
+        self.query_size, self.key_size = query_size, key_size
+        self.W = nn.Linear(key_size, query_size, bias=False)
+
+    def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
+        check_qkv(queries, keys, values, self.query_size, self.key_size)
+        scores = torch.bmm(queries, self.W(keys).transpose(1, 2))  # (B, L, q) @ (B, q, S) -> (B, L, S)
+        return self._attend(scores, values, valid_lens, attn_mask, need_weights)
