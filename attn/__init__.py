@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 from attn.utils import check_shape, get_device, set_seed
 from attn.masking import mask_fill_value, masked_softmax, sequence_mask, valid_lens_to_mask
 from attn.plot import annotated_heatmap, show_heatmaps
+from attn.scoring import AdditiveAttention, DotProductAttention, MultiplicativeAttention
 
 __all__ = [
     "__version__",
@@ -36,4 +37,7 @@ __all__ = [
     "valid_lens_to_mask",
     "annotated_heatmap",
     "show_heatmaps",
+    "DotProductAttention",
+    "AdditiveAttention",
+    "MultiplicativeAttention",
 ]

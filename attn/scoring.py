@@ -31,12 +31,19 @@ from torch import nn
 from attn.masking import masked_softmax
 
 
+def _check_size(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
 def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
               query_size: int | None = None, key_size: int | None = None) -> None:
     """Validate the shapes of queries (B, L, ·), keys (B, S, ·) and values (B, S, ·).
 
     ``query_size``/``key_size``, when given, are the last-axis sizes the caller
-    expects. Raises ValueError naming what was expected and what came.
+    expects. Raises TypeError for non-tensors and for non-float or mixed dtypes,
+    ValueError for wrong ranks, batch sizes, lengths or sizes, each message naming
+    what was expected and what came.
     """
     for name, x in (("queries", queries), ("keys", keys), ("values", values)):
         if not isinstance(x, torch.Tensor):
@@ -45,6 +52,16 @@ def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
         if x.dim() != 3:
             raise ValueError(f"{name} must have 3 dimensions (B, length, size), got shape {tuple(x.shape)}")
+    if not queries.dtype == keys.dtype == values.dtype:
+        raise TypeError(
+            "queries, keys and values must have the same dtype: "
+            f"got {queries.dtype}, {keys.dtype} and {values.dtype}"
+        )
+    if not queries.device == keys.device == values.device:
+        raise ValueError(
+            "queries, keys and values must be on the same device: "
+            f"got {queries.device}, {keys.device} and {values.device}"
+        )
     if not queries.shape[0] == keys.shape[0] == values.shape[0]:
         raise ValueError(
             "queries, keys and values must have the same batch size B: "
@@ -89,9 +106,12 @@ class DotProductAttention(_Attention):
 
     def __init__(self, dropout: float = 0.0, scaled: bool = True):
         super().__init__(dropout)
+        if not isinstance(scaled, bool):
+            raise TypeError(f"scaled must be True or False, got {scaled!r}")
         self.scaled = scaled
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
+        """queries (B, L, D), keys (B, S, D), values (B, S, V) -> output (B, L, V) [, weights (B, L, S)]."""
         check_qkv(queries, keys, values)
         if queries.shape[-1] != keys.shape[-1]:
             raise ValueError(
@@ -112,16 +132,22 @@ class AdditiveAttention(_Attention):
         query_size: size of each query (may differ from ``key_size``).
         num_hiddens: size h of the hidden layer that queries and keys are mapped to.
         dropout: dropout probability on the attention weights.
+
+    Parameters: ``num_hiddens * (query_size + key_size + 1)``. The hidden
+    features have shape (B, L, S, num_hiddens), so memory grows with L * S * h.
     """
 
     def __init__(self, key_size: int, query_size: int, num_hiddens: int, dropout: float = 0.0):
         super().__init__(dropout)
+        for name, size in (("key_size", key_size), ("query_size", query_size), ("num_hiddens", num_hiddens)):
+            _check_size(name, size)
         self.key_size, self.query_size = key_size, query_size
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
+        """queries (B, L, query_size), keys (B, S, key_size), values (B, S, V) -> output (B, L, V) [, weights]."""
         check_qkv(queries, keys, values, self.query_size, self.key_size)
         q = self.W_q(queries)  # (B, L, h)
         k = self.W_k(keys)  # (B, S, h)
@@ -137,14 +163,21 @@ class MultiplicativeAttention(_Attention):
         query_size: size of each query.
         key_size: size of each key (may differ from ``query_size``).
         dropout: dropout probability on the attention weights.
+
+    Parameters: ``query_size * key_size`` (the matrix W, no bias). With
+    ``query_size == key_size`` and W the identity it is unscaled dot-product
+    attention.
     """
 
     def __init__(self, query_size: int, key_size: int, dropout: float = 0.0):
         super().__init__(dropout)
+        for name, size in (("query_size", query_size), ("key_size", key_size)):
+            _check_size(name, size)
         self.query_size, self.key_size = query_size, key_size
         self.W = nn.Linear(key_size, query_size, bias=False)
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
+        """queries (B, L, query_size), keys (B, S, key_size), values (B, S, V) -> output (B, L, V) [, weights]."""
         check_qkv(queries, keys, values, self.query_size, self.key_size)
         scores = torch.bmm(queries, self.W(keys).transpose(1, 2))  # (B, L, q) @ (B, q, S) -> (B, L, S)
         return self._attend(scores, values, valid_lens, attn_mask, need_weights)

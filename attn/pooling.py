@@ -1,0 +1,254 @@
+"""Attention pooling by similarity: Nadaraya-Watson kernel regression.
+
+A 1-D regression problem read as attention: the training inputs are the keys,
+the training targets are the values, and each point where we want a prediction
+is a query. The prediction is a weighted average of the values,
+
+    f(q) = sum_i alpha(q, k_i) v_i,   alpha(q, k_i) = K((q - k_i) / h) / sum_j K((q - k_j) / h),
+
+with a kernel K and a bandwidth h (Nadaraya 1964, Watson 1964). With the Gaussian
+kernel the weights are ``softmax(-(q - k)^2 / (2 h^2))`` over the keys; the
+parametric version learns the inverse bandwidth w instead of fixing it.
+
+Shapes (the package's legend): B batch, L queries, S keys. Queries, keys and
+values are scalars here, so a batch of them is (B, L) or (B, S); unbatched
+inputs (L,) and (S,) are accepted too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+from attn.masking import masked_softmax
+
+
+# --- The data ----------------------------------------------------------------------------
+
+def regression_target(x: torch.Tensor) -> torch.Tensor:
+    """The noiseless function the data come from: f(x) = 2 sin(x) + x^0.8 (for x >= 0)."""
+    return 2 * torch.sin(x) + x ** 0.8
+
+
+class RegressionData(NamedTuple):
+    """Training pairs (keys, values) and a test grid (queries) with the true targets."""
+    x_train: torch.Tensor  # (n_train,), sorted
+    y_train: torch.Tensor  # (n_train,), noisy
+    x_test: torch.Tensor   # (n_test,), evenly spaced
+    y_test: torch.Tensor   # (n_test,), noiseless: the function we want to recover
+
+
+def make_regression_data(n_train: int = 50, n_test: int = 50, noise: float = 0.5,
+                         x_max: float = 5.0, seed: int = 0) -> RegressionData:
+    """Synthetic 1-D regression data: y = 2 sin(x) + x^0.8 + Gaussian noise.
+
+    The training inputs are drawn uniformly from [0, x_max) and sorted, so that a
+    weight matrix drawn with sorted queries against these keys shows a diagonal
+    band. The test inputs are an even grid on [0, x_max). A private generator
+    seeded with ``seed`` is used, so the data do not depend on the global state.
+
+    Returns:
+        ``RegressionData(x_train, y_train, x_test, y_test)``, float32 tensors of
+        shapes (n_train,), (n_train,), (n_test,), (n_test,); unpacks as a 4-tuple.
+    """
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    if not (isinstance(x_max, (int, float)) and math.isfinite(x_max) and x_max > 0):
+        raise ValueError(f"x_max must be a finite number > 0, got {x_max!r}")
+    gen = torch.Generator().manual_seed(seed)
+    x_train, _ = torch.sort(torch.rand(n_train, generator=gen) * x_max)
+    y_train = regression_target(x_train) + noise * torch.randn(n_train, generator=gen)
+    x_test = torch.arange(n_test, dtype=torch.float32) * (x_max / n_test)
+    return RegressionData(x_train, y_train, x_test, regression_target(x_test))
+
+
+# --- Kernels -----------------------------------------------------------------------------
+# Each takes the scaled distance u = (q - k) / h and returns K(u) >= 0. The constants that
+# turn a kernel into a probability density cancel in the ratio of equation alpha, so we drop them.
+
+def gaussian_kernel(u: torch.Tensor) -> torch.Tensor:
+    """K(u) = exp(-u^2 / 2): every key gets some weight, nearer keys much more."""
+    return torch.exp(-u ** 2 / 2)
+
+
+def boxcar_kernel(u: torch.Tensor) -> torch.Tensor:
+    """K(u) = 1 if |u| <= 1 else 0: a plain average of the keys within distance h."""
+    return (u.abs() <= 1).to(u.dtype)
+
+
+def constant_kernel(u: torch.Tensor) -> torch.Tensor:
+    """K(u) = 1: every key alike, which is average pooling."""
+    return torch.ones_like(u)
+
+
+def epanechnikov_kernel(u: torch.Tensor) -> torch.Tensor:
+    """K(u) = max(0, 1 - u^2): a parabola on [-1, 1], zero outside."""
+    return (1 - u ** 2).clamp_min(0)
+
+
+KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gaussian": gaussian_kernel,
+    "boxcar": boxcar_kernel,
+    "constant": constant_kernel,
+    "epanechnikov": epanechnikov_kernel,
+}
+
+
+def leave_one_out_mask(n: int) -> torch.Tensor:
+    """Bool ``attn_mask`` of shape (n, n), True off the diagonal: query i may not see key i.
+
+    Used when the queries are the training inputs themselves, so that no point
+    predicts its own value from itself.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"leave-one-out needs n >= 2 points, got {n!r}")
+    return ~torch.eye(n, dtype=torch.bool)
+
+
+# --- Checks shared by both estimators ------------------------------------------------------
+
+def _check_inputs(queries, keys, values) -> None:
+    for name, t in (("queries", queries), ("keys", keys), ("values", values)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.dtype.is_floating_point:
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    if not queries.dtype == keys.dtype == values.dtype:
+        raise TypeError(f"queries, keys and values must share one dtype: "
+                        f"got {queries.dtype}, {keys.dtype} and {values.dtype}")
+    if queries.dim() not in (1, 2):
+        raise ValueError(f"queries must have shape (L,) or (B, L), got shape {tuple(queries.shape)}")
+    if keys.dim() != queries.dim() or values.dim() != queries.dim():
+        expected = "(S,)" if queries.dim() == 1 else "(B, S)"
+        raise ValueError(f"keys and values must have shape {expected} to match queries of shape "
+                         f"{tuple(queries.shape)}: got {tuple(keys.shape)} and {tuple(values.shape)}")
+    if keys.shape[-1] != values.shape[-1]:
+        raise ValueError(f"keys and values must have the same length S: "
+                         f"got {keys.shape[-1]} and {values.shape[-1]}")
+    if keys.shape[-1] == 0:
+        raise ValueError("need at least one key-value pair, got S = 0")
+    if queries.dim() == 2 and not queries.shape[0] == keys.shape[0] == values.shape[0]:
+        raise ValueError(f"queries, keys and values must have the same batch size B: "
+                         f"got {queries.shape[0]}, {keys.shape[0]} and {values.shape[0]}")
+
+
+def _check_bandwidth(bandwidth) -> None:
+    if isinstance(bandwidth, torch.Tensor):
+        if bandwidth.numel() != 1 or not bandwidth.dtype.is_floating_point:
+            raise TypeError(f"bandwidth must be a number or a one-element float tensor, "
+                            f"got a {bandwidth.dtype} tensor of shape {tuple(bandwidth.shape)}")
+        value = bandwidth.item()
+    elif isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
+        value = float(bandwidth)
+    else:
+        raise TypeError(f"bandwidth must be a number, got {type(bandwidth).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"bandwidth must be a finite number > 0, got {value}")
+
+
+def _kernel_scores(kernel: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log K(u) and the support (K(u) > 0), so that the weights are a masked softmax of log K.
+
+    The Gaussian's log is exact, -u^2 / 2, so a query far from every key still gets
+    the nearest keys' weights instead of 0 / 0.
+    """
+    if kernel == "gaussian":
+        return -u ** 2 / 2, torch.ones_like(u, dtype=torch.bool)
+    k = KERNELS[kernel](u)
+    # clamp: log(0) would be -inf and its gradient NaN; masked keys are filled anyway
+    return torch.log(k.clamp_min(torch.finfo(u.dtype).tiny)), k > 0
+
+
+# --- The estimators ------------------------------------------------------------------------
+
+def nadaraya_watson(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                    kernel: str = "gaussian", bandwidth: float | torch.Tensor = 1.0,
+                    attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nadaraya-Watson kernel regression: attention pooling with kernel weights.
+
+    Args:
+        queries: (L,) or (B, L), the inputs to predict at.
+        keys: (S,) or (B, S), the training inputs.
+        values: (S,) or (B, S), the training targets.
+        kernel: one of ``KERNELS``: "gaussian", "boxcar", "constant", "epanechnikov".
+        bandwidth: h > 0, a number or a one-element tensor (differentiable).
+        attn_mask: optional bool tensor (L, S) or (B, L, S), True where a query may
+            use a key; ``leave_one_out_mask(S)`` when the queries are the keys.
+
+    Returns:
+        ``(predictions, weights)``: predictions (L,) or (B, L), and weights (L, S)
+        or (B, L, S), non-negative, each row summing to 1.
+
+    Equivalent to ``w = K((q[:, None] - k[None, :]) / h); w = w / w.sum(-1, keepdim=True);
+    predictions = w @ v``, computed as a masked softmax of log K so that it cannot
+    overflow or divide 0 by 0. A query with no key inside a compact kernel's window
+    (boxcar, Epanechnikov with a small h) gets all-zero weights and prediction 0.
+    """
+    _check_inputs(queries, keys, values)
+    if not isinstance(kernel, str):
+        raise TypeError(f"kernel must be a kernel name (str), got {type(kernel).__name__}")
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}: expected one of {sorted(KERNELS)}")
+    _check_bandwidth(bandwidth)
+    unbatched = queries.dim() == 1
+    if unbatched:
+        queries, keys, values = queries.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0)
+    u = (queries.unsqueeze(-1) - keys.unsqueeze(-2)) / bandwidth  # (B, L, 1) - (B, 1, S) -> (B, L, S)
+    scores, support = _kernel_scores(kernel, u)  # (B, L, S) each
+    if attn_mask is not None:
+        if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
+            got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
+            raise TypeError(f"attn_mask must be a bool tensor (True = may attend), got {got}")
+        if attn_mask.shape not in {u.shape[1:], u.shape}:
+            raise ValueError(f"attn_mask must have shape (L, S) = {tuple(u.shape[1:])} or "
+                             f"(B, L, S) = {tuple(u.shape)}, got {tuple(attn_mask.shape)}")
+        support = support & attn_mask
+    weights = masked_softmax(scores, attn_mask=support)  # (B, L, S)
+    predictions = (weights @ values.unsqueeze(-1)).squeeze(-1)  # (B, L, S) @ (B, S, 1) -> (B, L)
+    if unbatched:
+        return predictions.squeeze(0), weights.squeeze(0)
+    return predictions, weights
+
+
+class ParametricAttentionPooling(nn.Module):
+    """Nadaraya-Watson with a Gaussian kernel whose inverse bandwidth w is learned.
+
+    ``f(q) = sum_i softmax_i(-((q - k_i) w)^2 / 2) v_i``, the same as
+    ``nadaraya_watson(..., kernel="gaussian", bandwidth=1 / |w|)``. Train it with the
+    training inputs as queries and ``attn_mask=leave_one_out_mask(S)``: without the
+    mask each point sees itself and w grows without bound.
+
+    Args:
+        init_w: the starting value of w (a number, not 0).
+    """
+
+    def __init__(self, init_w: float = 1.0):
+        super().__init__()
+        if isinstance(init_w, bool) or not isinstance(init_w, (int, float)):
+            raise TypeError(f"init_w must be a number, got {type(init_w).__name__}")
+        if not (math.isfinite(init_w) and init_w != 0):
+            raise ValueError(f"init_w must be a finite non-zero number, got {init_w}")
+        self.w = nn.Parameter(torch.tensor(float(init_w)))
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args and returns as in :func:`nadaraya_watson`: queries (L,) or (B, L), keys and
+        values (S,) or (B, S); returns ``(predictions, weights)`` of shapes (L,) or (B, L)
+        and (L, S) or (B, L, S)."""
+        _check_inputs(queries, keys, values)
+        unbatched = queries.dim() == 1
+        if unbatched:
+            queries, keys, values = queries.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0)
+        diffs = queries.unsqueeze(-1) - keys.unsqueeze(-2)  # (B, L, S)
+        scores = -((diffs * self.w) ** 2) / 2  # (B, L, S)
+        weights = masked_softmax(scores, attn_mask=attn_mask)  # (B, L, S); checks the mask
+        predictions = (weights @ values.unsqueeze(-1)).squeeze(-1)  # (B, L)
+        if unbatched:
+            return predictions.squeeze(0), weights.squeeze(0)
+        return predictions, weights

@@ -1,0 +1,219 @@
+"""RNN encoder-decoder models for translation, with and without Bahdanau attention.
+
+The models take token ids and know nothing of a corpus or of training. Every
+decoder shares one small interface, which :mod:`attn.train` and
+:mod:`attn.decode` use through :class:`EncoderDecoder`:
+
+* ``init_state(enc_outputs, enc_state, src_valid_lens) -> DecoderState``
+* ``forward(tgt_in (B, T), state) -> (logits (B, T, V), state, weights (B, T, S) or None)``
+
+``forward`` of a decoder runs on any number of steps T: T = 1 is one decoding step.
+
+Shapes (package legend): B batch, S source length, T target length, E embedding
+size, V vocabulary size; ``H`` is the GRU's hidden size and ``N`` its number of layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from attn.scoring import AdditiveAttention
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Hyper-parameters of an encoder-decoder (the chapter trains a small one on CPU)."""
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    embed_size: int = 32    # E: size of a token embedding
+    num_hiddens: int = 64   # H: GRU hidden size (and the attention's hidden size)
+    num_layers: int = 1     # N: stacked GRU layers in the encoder and in the decoder
+    dropout: float = 0.0    # dropout between GRU layers (only used when num_layers > 1)
+    attention: bool = True  # Bahdanau decoder (True) or the fixed-context baseline (False)
+
+
+def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
+    if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.long:
+        got = tokens.dtype if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        raise TypeError(f"{name} must be a torch.long tensor of token ids, got {got}")
+    if tokens.dim() != 2:
+        raise ValueError(f"{name} must have shape (B, length), got shape {tuple(tokens.shape)}")
+    if tokens.numel() and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        raise ValueError(f"{name} must hold ids in [0, {vocab_size - 1}], "
+                         f"got values from {int(tokens.min())} to {int(tokens.max())}")
+
+
+class Seq2SeqEncoder(nn.Module):
+    """Embedding followed by a multi-layer GRU, blind to padding.
+
+    Padded positions are skipped (packed sequences), so the final state is the
+    state after each sentence's last real token, and outputs at padded
+    positions are zero.
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size, num_hiddens, num_layers, batch_first=True,
+                          dropout=dropout if num_layers > 1 else 0.0)
+
+    def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor):
+        """Encode a batch of source sentences.
+
+        Args:
+            src: (B, S) token ids.
+            src_valid_lens: (B,) number of real tokens per sentence, in [1, S].
+
+        Returns:
+            ``outputs`` (B, S, H), top-layer state at every position (zero on
+            padding), and ``state`` (N, B, H), every layer's state after the last
+            real token.
+        """
+        _check_tokens("src", src, self.vocab_size)
+        batch, num_steps = src.shape
+        if tuple(src_valid_lens.shape) != (batch,):
+            raise ValueError(f"src_valid_lens must have shape (B,) = ({batch},), got {tuple(src_valid_lens.shape)}")
+        if src_valid_lens.min() < 1 or src_valid_lens.max() > num_steps:
+            raise ValueError(f"src_valid_lens must lie in [1, S] = [1, {num_steps}], got values from "
+                             f"{int(src_valid_lens.min())} to {int(src_valid_lens.max())}")
+        embedded = self.embedding(src)  # (B, S, E)
+        packed = pack_padded_sequence(embedded, src_valid_lens.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, state = self.rnn(packed)  # state: (N, B, H)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=num_steps)  # (B, S, H)
+        return outputs, state
+
+
+@dataclass
+class DecoderState:
+    """What a decoder carries from one step to the next.
+
+    ``hidden`` (N, B, H) is the decoder GRU's state; ``enc_outputs`` (B, S, H)
+    and ``src_valid_lens`` (B,) are the source it attends to (or, for the
+    baseline, ``context`` (B, H), the encoder's final top-layer state).
+    """
+
+    hidden: torch.Tensor
+    enc_outputs: torch.Tensor
+    src_valid_lens: torch.Tensor
+    context: torch.Tensor
+
+    def select(self, index: torch.Tensor) -> "DecoderState":
+        """The state of the batch rows ``index`` (used by beam search)."""
+        return DecoderState(self.hidden[:, index], self.enc_outputs[index],
+                            self.src_valid_lens[index], self.context[index])
+
+
+class Seq2SeqDecoder(nn.Module):
+    """The baseline: a GRU decoder whose only view of the source is a fixed context.
+
+    The context is the encoder's final top-layer state; it is concatenated with
+    every input embedding, and the encoder's final states start the decoder.
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
+                          dropout=dropout if num_layers > 1 else 0.0)
+        self.dense = nn.Linear(num_hiddens, vocab_size)
+
+    def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
+        return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
+
+    def forward(self, tgt_in: torch.Tensor, state: DecoderState):
+        """Args: ``tgt_in`` (B, T) ids, ``state``. Returns logits (B, T, V), new state, None."""
+        _check_tokens("tgt_in", tgt_in, self.vocab_size)
+        embedded = self.embedding(tgt_in)  # (B, T, E)
+        context = state.context.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, H) -> (B, T, H)
+        outputs, hidden = self.rnn(torch.cat([embedded, context], dim=-1), state.hidden)  # (B, T, H)
+        new_state = DecoderState(hidden, state.enc_outputs, state.src_valid_lens, state.context)
+        return self.dense(outputs), new_state, None
+
+
+class BahdanauDecoder(nn.Module):
+    """A GRU decoder that attends to every encoder output at every step.
+
+    At step t the query is the decoder's previous top-layer state, the keys and
+    the values are the encoder outputs (padding masked out with the source valid
+    lengths), and the resulting context is concatenated with the input embedding
+    before the GRU step (Bahdanau et al., 2015).
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.attention = AdditiveAttention(num_hiddens, num_hiddens, num_hiddens)
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
+                          dropout=dropout if num_layers > 1 else 0.0)
+        self.dense = nn.Linear(num_hiddens, vocab_size)
+
+    def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
+        return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
+
+    def forward(self, tgt_in: torch.Tensor, state: DecoderState):
+        """Decode ``tgt_in`` (B, T) step by step.
+
+        Returns:
+            logits (B, T, V), the new state, and the attention weights (B, T, S):
+            row t says how much each source position contributed at step t.
+        """
+        _check_tokens("tgt_in", tgt_in, self.vocab_size)
+        embedded = self.embedding(tgt_in)  # (B, T, E)
+        hidden, keys = state.hidden, state.enc_outputs  # (N, B, H), (B, S, H)
+        outputs, weights = [], []
+        for t in range(tgt_in.shape[1]):
+            query = hidden[-1].unsqueeze(1)  # (B, 1, H): previous top-layer state
+            context, w = self.attention(query, keys, keys, state.src_valid_lens, need_weights=True)  # (B, 1, H), (B, 1, S)
+            x = torch.cat([embedded[:, t:t + 1], context], dim=-1)  # (B, 1, E + H)
+            out, hidden = self.rnn(x, hidden)  # (B, 1, H), (N, B, H)
+            outputs.append(out)
+            weights.append(w)
+        new_state = DecoderState(hidden, keys, state.src_valid_lens, state.context)
+        return self.dense(torch.cat(outputs, dim=1)), new_state, torch.cat(weights, dim=1)
+
+
+class EncoderDecoder(nn.Module):
+    """An encoder and a decoder behind the interface the training and decoding loops use.
+
+    ``forward(src, src_valid_lens, tgt_in)`` returns ``(logits (B, T, V), weights)``
+    with ``weights`` (B, T, S) for an attention decoder and None otherwise.
+    ``init_state`` and ``step`` serve step-by-step decoding.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def init_state(self, src: torch.Tensor, src_valid_lens: torch.Tensor) -> DecoderState:
+        enc_outputs, enc_state = self.encoder(src, src_valid_lens)
+        return self.decoder.init_state(enc_outputs, enc_state, src_valid_lens)
+
+    def step(self, tokens: torch.Tensor, state: DecoderState):
+        """One decoding step: ``tokens`` (B,) -> logits (B, V), state, weights (B, S) or None."""
+        logits, state, weights = self.decoder(tokens.unsqueeze(1), state)
+        return logits[:, 0], state, None if weights is None else weights[:, 0]
+
+    def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor, tgt_in: torch.Tensor):
+        if src.shape[0] != tgt_in.shape[0]:
+            raise ValueError(f"src and tgt_in must have the same batch size B: got {src.shape[0]} and {tgt_in.shape[0]}")
+        logits, _, weights = self.decoder(tgt_in, self.init_state(src, src_valid_lens))
+        return logits, weights
+
+
+def build_model(config: Seq2SeqConfig) -> EncoderDecoder:
+    """The encoder-decoder that ``config`` describes (Bahdanau or baseline decoder)."""
+    decoder_class = BahdanauDecoder if config.attention else Seq2SeqDecoder
+    args = (config.embed_size, config.num_hiddens, config.num_layers, config.dropout)
+    return EncoderDecoder(Seq2SeqEncoder(config.src_vocab_size, *args),
+                          decoder_class(config.tgt_vocab_size, *args))
