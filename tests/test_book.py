@@ -59,4 +59,7 @@ def test_chapter_follows_the_template(path):
     assert len(exercises) >= 3, f"only {len(exercises)} exercises"
     assert len(solutions) == len(exercises), "every exercise needs a collapsed (dropdown) solution"
     assert "{bibliography}" in markdown, "no references section"
+    # Citations are global in Sphinx: two pages listing the same key warn "duplicate citation"
+    # unless each page's bibliography has its own key prefix.
+    assert re.search(r":keyprefix: [a-z0-9]+-", markdown), "the page bibliography needs a :keyprefix:"
     assert "assert" in code, "the chapter asserts none of its claims"
