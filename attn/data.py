@@ -2,12 +2,11 @@
 
 Two sources of English-French sentence pairs feed one pipeline:
 
-* :func:`synthetic_splits` generates pairs from a small grammar whose French is
-  correct French (adjectives after the noun, gender and number agreement,
-  conjugation by subject, ``ne ... pas``, coordination for long sentences),
-  deterministically from a seed, with disjoint train/valid/test splits.
+* :func:`attn.synthetic.synthetic_splits` (re-exported here) generates pairs
+  from a small grammar whose French is correct French, deterministically from
+  a seed, with disjoint train/valid/test splits.
 * :func:`read_tatoeba` reads the tab-separated ``fra.txt`` of the Tatoeba/Anki
-  project if a reader has downloaded it.
+  project if a reader has downloaded it; :func:`split_pairs` splits its pairs.
 
 A pair is ``(source_tokens, target_tokens)``, two lists of strings. :class:`Vocab`
 maps tokens to indices, :func:`build_array` pads or truncates to ``num_steps``, and
@@ -18,7 +17,6 @@ are ``(src (B, S), src_valid_lens (B,), tgt (B, T), tgt_valid_lens (B,))``.
 from __future__ import annotations
 
 import collections
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,188 +25,7 @@ from typing import Iterable, Sequence
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-Pair = tuple[list[str], list[str]]
-
-# ---------------------------------------------------------------------------
-# The grammar. Nouns: (english, english plural, french, french plural, gender).
-PEOPLE = [
-    ("boy", "boys", "garçon", "garçons", "m"), ("girl", "girls", "fille", "filles", "f"),
-    ("woman", "women", "femme", "femmes", "f"), ("teacher", "teachers", "professeur", "professeurs", "m"),
-    ("doctor", "doctors", "médecin", "médecins", "m"), ("cook", "cooks", "cuisinier", "cuisiniers", "m"),
-    ("neighbour", "neighbours", "voisine", "voisines", "f"), ("king", "kings", "roi", "rois", "m"),
-    ("queen", "queens", "reine", "reines", "f"), ("sister", "sisters", "sœur", "sœurs", "f"),
-    ("brother", "brothers", "frère", "frères", "m"), ("farmer", "farmers", "fermier", "fermiers", "m"),
-]
-THINGS = [
-    ("dog", "dogs", "chien", "chiens", "m"), ("cat", "cats", "chat", "chats", "m"),
-    ("book", "books", "livre", "livres", "m"), ("pen", "pens", "stylo", "stylos", "m"),
-    ("bike", "bikes", "vélo", "vélos", "m"), ("boat", "boats", "bateau", "bateaux", "m"),
-    ("truck", "trucks", "camion", "camions", "m"), ("cake", "cakes", "gâteau", "gâteaux", "m"),
-    ("hat", "hats", "chapeau", "chapeaux", "m"), ("coat", "coats", "manteau", "manteaux", "m"),
-    ("bag", "bags", "sac", "sacs", "m"), ("glass", "glasses", "verre", "verres", "m"),
-    ("knife", "knives", "couteau", "couteaux", "m"), ("horse", "horses", "cheval", "chevaux", "m"),
-    ("car", "cars", "voiture", "voitures", "f"), ("house", "houses", "maison", "maisons", "f"),
-    ("table", "tables", "table", "tables", "f"), ("chair", "chairs", "chaise", "chaises", "f"),
-    ("flower", "flowers", "fleur", "fleurs", "f"), ("apple", "apples", "pomme", "pommes", "f"),
-    ("letter", "letters", "lettre", "lettres", "f"), ("dress", "dresses", "robe", "robes", "f"),
-    ("box", "boxes", "boîte", "boîtes", "f"), ("lamp", "lamps", "lampe", "lampes", "f"),
-    ("cup", "cups", "tasse", "tasses", "f"), ("shirt", "shirts", "chemise", "chemises", "f"),
-    ("key", "keys", "clé", "clés", "f"), ("bottle", "bottles", "bouteille", "bouteilles", "f"),
-]
-PLACES = [  # singular only, always with "the"
-    ("garden", "jardin", "m"), ("kitchen", "cuisine", "f"), ("park", "parc", "m"), ("street", "rue", "f"),
-    ("station", "gare", "f"), ("market", "marché", "m"), ("forest", "forêt", "f"), ("office", "bureau", "m"),
-]
-# Adjectives that follow the noun in French: (english, m. sg., f. sg., m. pl., f. pl.).
-THING_ADJECTIVES = [
-    ("red", "rouge", "rouge", "rouges", "rouges"), ("blue", "bleu", "bleue", "bleus", "bleues"),
-    ("green", "vert", "verte", "verts", "vertes"), ("black", "noir", "noire", "noirs", "noires"),
-    ("white", "blanc", "blanche", "blancs", "blanches"), ("yellow", "jaune", "jaune", "jaunes", "jaunes"),
-    ("grey", "gris", "grise", "gris", "grises"), ("round", "rond", "ronde", "ronds", "rondes"),
-    ("heavy", "lourd", "lourde", "lourds", "lourdes"), ("broken", "cassé", "cassée", "cassés", "cassées"),
-    ("dirty", "sale", "sale", "sales", "sales"), ("expensive", "cher", "chère", "chers", "chères"),
-    ("empty", "vide", "vide", "vides", "vides"), ("new", "neuf", "neuve", "neufs", "neuves"),
-]
-PEOPLE_ADJECTIVES = [
-    ("happy", "heureux", "heureuse", "heureux", "heureuses"), ("tired", "fatigué", "fatiguée", "fatigués", "fatiguées"),
-    ("french", "français", "française", "français", "françaises"), ("sick", "malade", "malade", "malades", "malades"),
-    ("rich", "riche", "riche", "riches", "riches"), ("polite", "poli", "polie", "polis", "polies"),
-]
-# Regular -er verbs starting with a consonant (no elision): (english, english 3rd sg., infinitive).
-VERBS = [
-    ("watch", "watches", "regarder"), ("look for", "looks for", "chercher"), ("find", "finds", "trouver"),
-    ("carry", "carries", "porter"), ("wash", "washes", "laver"), ("prepare", "prepares", "préparer"),
-    ("draw", "draws", "dessiner"), ("keep", "keeps", "garder"), ("hide", "hides", "cacher"),
-    ("push", "pushes", "pousser"), ("pull", "pulls", "tirer"), ("touch", "touches", "toucher"),
-    ("repair", "repairs", "réparer"), ("steal", "steals", "voler"), ("show", "shows", "montrer"),
-    ("break", "breaks", "casser"),
-]
-# Subject pronouns: (english, french, person) with person in 1s, 2p, 3s, 1p, 3p.
-PRONOUNS = [("i", "je", "1s"), ("you", "vous", "2p"), ("he", "il", "3s"), ("she", "elle", "3s"),
-            ("we", "nous", "1p"), ("they", "ils", "3p")]
-ENDINGS = {"1s": "e", "2s": "es", "3s": "e", "1p": "ons", "2p": "ez", "3p": "ent"}
-# Determiners by number: (english, french masculine, french feminine).
-DETERMINERS = {
-    "sg": [("the", "le", "la"), ("a", "un", "une"), ("my", "mon", "ma"), ("this", "ce", "cette")],
-    "pl": [("the", "les", "les"), ("some", "des", "des"), ("my", "mes", "mes"), ("these", "ces", "ces")],
-}
-PREPOSITIONS = [("in", ["dans"]), ("behind", ["derrière"]), ("near", ["près", "de"])]
-CONJUNCTIONS = [("and", "et"), ("but", "mais")]
-
-
-@dataclass
-class SyntheticConfig:
-    """How many synthetic pairs to make, and how long they may get."""
-
-    seed: int = 0             # the same seed gives the same corpus and the same splits
-    num_train: int = 20_000   # training pairs
-    num_valid: int = 500      # validation pairs
-    num_test: int = 1_000     # held-out test pairs (no English sentence of them is in train)
-    max_clauses: int = 3      # clauses joined by "and"/"but"; more clauses, longer sentences
-    max_len: int = 30         # longest English sentence in tokens, the final "." included
-    p_negation: float = 0.3   # chance that a clause is negated (do not / ne ... pas)
-    p_adjective: float = 0.6  # chance that an object noun has an adjective
-    p_place: float = 0.3      # chance that a clause ends with a place ("in the garden")
-
-
-def _noun_phrase(rng: random.Random, nouns, adjectives, p_adjective: float):
-    """English and French tokens of 'det [adj] noun' / 'det noun [adj]', and its number."""
-    en, en_pl, fr, fr_pl, gender = rng.choice(nouns)
-    number = rng.choice(["sg", "pl"])
-    det_en, det_m, det_f = rng.choice(DETERMINERS[number])
-    english = [det_en]
-    french = [det_m if gender == "m" else det_f, fr if number == "sg" else fr_pl]
-    if rng.random() < p_adjective:
-        adj_en, *forms = rng.choice(adjectives)
-        english.append(adj_en)  # English: before the noun
-        french.append(forms[(gender == "f") + 2 * (number == "pl")])  # French: after it, agreeing
-    english.append(en if number == "sg" else en_pl)
-    return english, french, number
-
-
-def _clause(rng: random.Random, config: SyntheticConfig) -> Pair:
-    if rng.random() < 0.5:
-        subj_en, subj_fr, person = rng.choice(PRONOUNS)
-        subj_en, subj_fr = [subj_en], [subj_fr]
-    else:
-        subj_en, subj_fr, number = _noun_phrase(rng, PEOPLE, PEOPLE_ADJECTIVES, 0.3)
-        person = "3s" if number == "sg" else "3p"
-    verb_en, verb_en3, infinitive = rng.choice(VERBS)
-    verb_fr = infinitive[:-2] + ENDINGS[person]
-    english, french = list(subj_en), list(subj_fr)
-    if rng.random() < config.p_negation:
-        english += ["does" if person == "3s" else "do", "not", *verb_en.split()]
-        french += ["ne", verb_fr, "pas"]
-    else:
-        english += (verb_en3 if person == "3s" else verb_en).split()
-        french.append(verb_fr)
-    obj_en, obj_fr, _ = _noun_phrase(rng, THINGS, THING_ADJECTIVES, config.p_adjective)
-    english += obj_en
-    french += obj_fr
-    if rng.random() < config.p_place:
-        prep_en, prep_fr = rng.choice(PREPOSITIONS)
-        place_en, place_fr, gender = rng.choice(PLACES)
-        article = "le" if gender == "m" else "la"
-        if prep_fr[-1] == "de" and article == "le":  # de + le -> du
-            prep_fr, article = prep_fr[:-1], "du"
-        english += [prep_en, "the", *place_en.split()]
-        french += [*prep_fr, article, place_fr]
-    return english, french
-
-
-def synthetic_pair(rng: random.Random, config: SyntheticConfig) -> Pair:
-    """One English-French pair of 1 to ``config.max_clauses`` clauses, ending in '.'."""
-    while True:
-        num_clauses = rng.randint(1, config.max_clauses)
-        english, french = _clause(rng, config)
-        for _ in range(num_clauses - 1):
-            conj_en, conj_fr = rng.choice(CONJUNCTIONS)
-            more_en, more_fr = _clause(rng, config)
-            english += [conj_en, *more_en]
-            french += [conj_fr, *more_fr]
-        if len(english) + 1 <= config.max_len:
-            return english + ["."], french + ["."]
-
-
-@dataclass
-class Splits:
-    """Sentence pairs for training, validation and testing."""
-
-    train: list[Pair]
-    valid: list[Pair]
-    test: list[Pair]
-
-
-def synthetic_splits(config: SyntheticConfig | None = None) -> Splits:
-    """Generate distinct pairs from the grammar and split them three ways.
-
-    Every English sentence occurs once in the whole corpus, so no test (or
-    validation) sentence appears in the training split. The same config gives
-    the same splits on every machine.
-    """
-    config = config or SyntheticConfig()
-    for name in ("num_train", "num_valid", "num_test"):
-        if getattr(config, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
-    if config.max_clauses < 1 or config.max_len < 5:
-        raise ValueError(f"need max_clauses >= 1 and max_len >= 5, got {config.max_clauses} and {config.max_len}")
-    rng = random.Random(config.seed)
-    total = config.num_train + config.num_valid + config.num_test
-    seen: set[tuple[str, ...]] = set()
-    pairs: list[Pair] = []
-    attempts = 0
-    while len(pairs) < total:
-        attempts += 1
-        if attempts > 20 * total + 1000:
-            raise ValueError(f"the grammar cannot produce {total} distinct sentences with this config")
-        english, french = synthetic_pair(rng, config)
-        if tuple(english) not in seen:
-            seen.add(tuple(english))
-            pairs.append((english, french))
-    test = pairs[:config.num_test]
-    valid = pairs[config.num_test:config.num_test + config.num_valid]
-    return Splits(train=pairs[config.num_test + config.num_valid:], valid=valid, test=test)
-
+from attn.synthetic import Pair, Splits, SyntheticConfig, synthetic_splits  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------
 # The Tatoeba/Anki file: "English<TAB>French[<TAB>attribution]" per line.
@@ -248,6 +65,24 @@ def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
             if max_pairs is not None and len(pairs) >= max_pairs:
                 break
     return pairs
+
+
+def split_pairs(pairs: Sequence[Pair], num_valid: int, num_test: int, seed: int = 0) -> Splits:
+    """Shuffle pairs (deterministically for ``seed``) into train/valid/test splits.
+
+    Pairs whose source sentence was already seen are dropped first, so no test
+    or validation source occurs in the training split.
+    """
+    if num_valid < 0 or num_test < 0:
+        raise ValueError(f"num_valid and num_test must be >= 0, got {num_valid} and {num_test}")
+    unique = list({tuple(src): (list(src), list(tgt)) for src, tgt in reversed(pairs)}.values())[::-1]
+    if num_valid + num_test >= len(unique):
+        raise ValueError(f"{len(unique)} distinct pairs leave nothing to train on after "
+                         f"{num_valid} validation and {num_test} test pairs")
+    order = torch.randperm(len(unique), generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = [unique[i] for i in order]
+    return Splits(train=shuffled[num_valid + num_test:], valid=shuffled[num_test:num_test + num_valid],
+                  test=shuffled[:num_test])
 
 
 # ---------------------------------------------------------------------------
@@ -300,9 +135,8 @@ def build_array(sentences: Sequence[Sequence[str]], vocab: Vocab, num_steps: int
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     rows = [(vocab[list(s)] + [vocab.eos])[:num_steps] for s in sentences]
-    array = torch.full((len(rows), num_steps), vocab.pad, dtype=torch.long)
-    for i, row in enumerate(rows):
-        array[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    padded = [row + [vocab.pad] * (num_steps - len(row)) for row in rows]
+    array = torch.tensor(padded, dtype=torch.long).view(len(rows), num_steps)  # .view: also for 0 rows
     valid_lens = torch.tensor([len(row) for row in rows], dtype=torch.long)
     return array, valid_lens
 
@@ -311,24 +145,31 @@ class BucketBatchSampler(Sampler):
     """Shuffled batches of similar source length, so that little time goes to padding.
 
     Each epoch shuffles the examples, sorts pools of ``50 * batch_size`` by length,
-    cuts them into batches and shuffles the batches. Deterministic for a seed.
+    cuts them into batches and shuffles the batches. Epoch ``e`` draws its order
+    from ``seed + e``, so training runs repeat exactly; as with PyTorch's
+    ``DistributedSampler``, a training loop may call ``set_epoch(e)``, otherwise
+    each pass over the sampler moves on to the next epoch.
     """
 
     def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.lengths, self.batch_size = lengths, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
+        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __iter__(self):
-        order = torch.randperm(len(self.lengths), generator=self.generator)
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        order = torch.randperm(len(self.lengths), generator=generator)
         pool = 50 * self.batch_size
         batches = []
         for start in range(0, len(order), pool):
             chunk = order[start:start + pool]
             chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
             batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
-        for i in torch.randperm(len(batches), generator=self.generator).tolist():
+        for i in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[i]
 
     def __len__(self) -> int:

@@ -101,6 +101,17 @@ def valid_lens_to_mask(valid_lens: torch.Tensor | None, num_queries: int, num_ke
     return sequence_mask(valid_lens, num_keys)  # (B, L, S)
 
 
+def leave_one_out_mask(n: int) -> torch.Tensor:
+    """Bool ``attn_mask`` of shape (n, n), True off the diagonal: query i may not see key i.
+
+    Used when the queries are the training inputs themselves, so that no point
+    predicts its own value from itself.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"leave-one-out needs n >= 2 points, got {n!r}")
+    return ~torch.eye(n, dtype=torch.bool)
+
+
 def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None, *,
                    attn_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the last axis that gives masked keys exactly zero weight.

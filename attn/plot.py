@@ -135,3 +135,37 @@ def annotated_heatmap(matrix, xticklabels: Sequence[str] | None = None,
     if ylabel:
         ax.set_ylabel(ylabel)
     return ax
+
+
+def plot_curves(curves: dict, xlabel: str, ylabel: str, *, ax: plt.Axes | None = None,
+                title: str | None = None, logy: bool = False, marker: str | None = None) -> plt.Axes:
+    """Line plot of named curves, for training losses and scores against a variable.
+
+    Args:
+        curves: maps a legend label to ``(x, y)`` (two sequences of equal length)
+            or to ``y`` alone (plotted against 1, 2, ...).
+        xlabel, ylabel: axis labels; title: optional title.
+        ax: axes to draw on; a new 5 x 3 inch figure when None.
+        logy: logarithmic y axis (for losses); marker: matplotlib marker, e.g. "o".
+
+    Returns:
+        The matplotlib Axes drawn on (one line per curve, with a legend).
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one named curve")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    for label, curve in curves.items():
+        x, y = curve if isinstance(curve, tuple) else (range(1, len(curve) + 1), curve)
+        x, y = _to_numpy(np.asarray(list(x)), "x"), _to_numpy(np.asarray(list(y)), "y")
+        if x.shape != y.shape:
+            raise ValueError(f"curve {label!r}: x and y must have the same length, got {len(x)} and {len(y)}")
+        ax.plot(x, y, label=label, marker=marker)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax

@@ -100,17 +100,6 @@ KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def leave_one_out_mask(n: int) -> torch.Tensor:
-    """Bool ``attn_mask`` of shape (n, n), True off the diagonal: query i may not see key i.
-
-    Used when the queries are the training inputs themselves, so that no point
-    predicts its own value from itself.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"leave-one-out needs n >= 2 points, got {n!r}")
-    return ~torch.eye(n, dtype=torch.bool)
-
-
 # --- Checks shared by both estimators ------------------------------------------------------
 
 def _check_inputs(queries, keys, values) -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attn.masking import sequence_mask
 from attn.scoring import AdditiveAttention
 
 
@@ -35,6 +35,7 @@ class Seq2SeqConfig:
     num_layers: int = 1     # N: stacked GRU layers in the encoder and in the decoder
     dropout: float = 0.0    # dropout between GRU layers (only used when num_layers > 1)
     attention: bool = True  # Bahdanau decoder (True) or the fixed-context baseline (False)
+    attention_hiddens: int | None = None  # hidden size of the additive attention (None: H)
 
 
 def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
@@ -49,20 +50,25 @@ def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
 
 
 class Seq2SeqEncoder(nn.Module):
-    """Embedding followed by a multi-layer GRU, blind to padding.
+    """Embedding followed by a stack of GRU layers, blind to padding.
 
-    Padded positions are skipped (packed sequences), so the final state is the
-    state after each sentence's last real token, and outputs at padded
-    positions are zero.
+    Each sentence's final state is read at its last real token, and outputs at
+    padded positions are set to zero, so nothing downstream depends on what the
+    padding holds. (The layers are separate ``nn.GRU`` modules because a stacked
+    ``nn.GRU`` only returns the top layer's outputs; packed sequences would do the
+    same job but are slow to train on CPU.)
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
                  dropout: float = 0.0):
         super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size, num_hiddens, num_layers, batch_first=True,
-                          dropout=dropout if num_layers > 1 else 0.0)
+        self.layers = nn.ModuleList(nn.GRU(embed_size if i == 0 else num_hiddens, num_hiddens, batch_first=True)
+                                    for i in range(num_layers))
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor):
         """Encode a batch of source sentences.
@@ -78,16 +84,21 @@ class Seq2SeqEncoder(nn.Module):
         """
         _check_tokens("src", src, self.vocab_size)
         batch, num_steps = src.shape
-        if tuple(src_valid_lens.shape) != (batch,):
-            raise ValueError(f"src_valid_lens must have shape (B,) = ({batch},), got {tuple(src_valid_lens.shape)}")
+        if not isinstance(src_valid_lens, torch.Tensor) or tuple(src_valid_lens.shape) != (batch,):
+            got = (tuple(src_valid_lens.shape) if isinstance(src_valid_lens, torch.Tensor)
+                   else type(src_valid_lens).__name__)
+            raise ValueError(f"src_valid_lens must be a tensor of shape (B,) = ({batch},), got {got}")
         if src_valid_lens.min() < 1 or src_valid_lens.max() > num_steps:
             raise ValueError(f"src_valid_lens must lie in [1, S] = [1, {num_steps}], got values from "
                              f"{int(src_valid_lens.min())} to {int(src_valid_lens.max())}")
-        embedded = self.embedding(src)  # (B, S, E)
-        packed = pack_padded_sequence(embedded, src_valid_lens.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, state = self.rnn(packed)  # state: (N, B, H)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=num_steps)  # (B, S, H)
-        return outputs, state
+        mask = sequence_mask(src_valid_lens, num_steps).unsqueeze(-1)  # (B, S, 1), True on real tokens
+        last = (src_valid_lens - 1).view(batch, 1, 1)  # (B, 1, 1): position of the last real token
+        x, states = self.embedding(src), []  # (B, S, E)
+        for i, layer in enumerate(self.layers):
+            x, _ = layer(self.dropout(x) if i > 0 else x)  # (B, S, H); states past the end are ignored
+            x = x * mask  # zero on padding
+            states.append(x.gather(1, last.expand(-1, -1, x.shape[-1]))[:, 0])  # (B, H)
+        return x, torch.stack(states)  # (B, S, H), (N, B, H)
 
 
 @dataclass
@@ -114,7 +125,8 @@ class Seq2SeqDecoder(nn.Module):
     """The baseline: a GRU decoder whose only view of the source is a fixed context.
 
     The context is the encoder's final top-layer state; it is concatenated with
-    every input embedding, and the encoder's final states start the decoder.
+    every input embedding, the encoder's final states start the decoder, and the
+    output layer reads the GRU output together with the context.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
@@ -124,7 +136,7 @@ class Seq2SeqDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
-        self.dense = nn.Linear(num_hiddens, vocab_size)
+        self.dense = nn.Linear(2 * num_hiddens, vocab_size)  # reads [GRU output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
         return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
@@ -136,7 +148,7 @@ class Seq2SeqDecoder(nn.Module):
         context = state.context.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, H) -> (B, T, H)
         outputs, hidden = self.rnn(torch.cat([embedded, context], dim=-1), state.hidden)  # (B, T, H)
         new_state = DecoderState(hidden, state.enc_outputs, state.src_valid_lens, state.context)
-        return self.dense(outputs), new_state, None
+        return self.dense(torch.cat([outputs, context], dim=-1)), new_state, None  # (B, T, 2H) -> (B, T, V)
 
 
 class BahdanauDecoder(nn.Module):
@@ -145,18 +157,21 @@ class BahdanauDecoder(nn.Module):
     At step t the query is the decoder's previous top-layer state, the keys and
     the values are the encoder outputs (padding masked out with the source valid
     lengths), and the resulting context is concatenated with the input embedding
-    before the GRU step (Bahdanau et al., 2015).
+    before the GRU step (Bahdanau et al., 2015). As in the baseline, the output
+    layer reads the GRU output together with the context, and the encoder's
+    final states start the decoder. ``attention_hiddens`` is the additive
+    attention's hidden size (default: H).
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, attention_hiddens: int | None = None):
         super().__init__()
         self.vocab_size = vocab_size
-        self.attention = AdditiveAttention(num_hiddens, num_hiddens, num_hiddens)
+        self.attention = AdditiveAttention(num_hiddens, num_hiddens, attention_hiddens or num_hiddens)
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
-        self.dense = nn.Linear(num_hiddens, vocab_size)
+        self.dense = nn.Linear(2 * num_hiddens, vocab_size)  # reads [GRU output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
         return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
@@ -172,15 +187,17 @@ class BahdanauDecoder(nn.Module):
         embedded = self.embedding(tgt_in)  # (B, T, E)
         hidden, keys = state.hidden, state.enc_outputs  # (N, B, H), (B, S, H)
         outputs, weights = [], []
-        for t in range(tgt_in.shape[1]):
+        for x_t in embedded.unbind(dim=1):  # T steps, each (B, E)
             query = hidden[-1].unsqueeze(1)  # (B, 1, H): previous top-layer state
-            context, w = self.attention(query, keys, keys, state.src_valid_lens, need_weights=True)  # (B, 1, H), (B, 1, S)
-            x = torch.cat([embedded[:, t:t + 1], context], dim=-1)  # (B, 1, E + H)
+            # keys = values = encoder outputs; padded source positions get weight 0
+            context, w = self.attention(query, keys, keys, state.src_valid_lens,
+                                        need_weights=True)  # (B, 1, H), (B, 1, S)
+            x = torch.cat([x_t.unsqueeze(1), context], dim=-1)  # (B, 1, E + H)
             out, hidden = self.rnn(x, hidden)  # (B, 1, H), (N, B, H)
-            outputs.append(out)
+            outputs.append(torch.cat([out, context], dim=-1))  # (B, 1, 2H)
             weights.append(w)
         new_state = DecoderState(hidden, keys, state.src_valid_lens, state.context)
-        return self.dense(torch.cat(outputs, dim=1)), new_state, torch.cat(weights, dim=1)
+        return self.dense(torch.cat(outputs, dim=1)), new_state, torch.cat(weights, dim=1)  # (B, T, 2H) -> (B, T, V)
 
 
 class EncoderDecoder(nn.Module):
@@ -206,14 +223,17 @@ class EncoderDecoder(nn.Module):
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor, tgt_in: torch.Tensor):
         if src.shape[0] != tgt_in.shape[0]:
-            raise ValueError(f"src and tgt_in must have the same batch size B: got {src.shape[0]} and {tgt_in.shape[0]}")
+            raise ValueError("src and tgt_in must have the same batch size B: "
+                             f"got {src.shape[0]} and {tgt_in.shape[0]}")
         logits, _, weights = self.decoder(tgt_in, self.init_state(src, src_valid_lens))
         return logits, weights
 
 
 def build_model(config: Seq2SeqConfig) -> EncoderDecoder:
     """The encoder-decoder that ``config`` describes (Bahdanau or baseline decoder)."""
-    decoder_class = BahdanauDecoder if config.attention else Seq2SeqDecoder
     args = (config.embed_size, config.num_hiddens, config.num_layers, config.dropout)
-    return EncoderDecoder(Seq2SeqEncoder(config.src_vocab_size, *args),
-                          decoder_class(config.tgt_vocab_size, *args))
+    if config.attention:
+        decoder = BahdanauDecoder(config.tgt_vocab_size, *args, attention_hiddens=config.attention_hiddens)
+    else:
+        decoder = Seq2SeqDecoder(config.tgt_vocab_size, *args)
+    return EncoderDecoder(Seq2SeqEncoder(config.src_vocab_size, *args), decoder)
