@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from attn import annotated_heatmap, show_heatmaps
+from attn import annotated_heatmap, plot_curves, show_heatmaps
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +85,18 @@ def test_annotated_heatmap_errors():
         annotated_heatmap(torch.zeros(1, 2, 2))
     with pytest.raises(ValueError, match=r"one label per row \(2\), got 3"):
         annotated_heatmap(torch.zeros(2, 2), yticklabels=["a", "b", "c"])
+
+
+def test_plot_curves_draws_one_labelled_line_per_curve():
+    ax = plot_curves({"train": [3.0, 2.0, 1.5], "valid": ([1, 3], [2.5, 1.8])}, "update", "loss", logy=True)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["train", "valid"]
+    assert list(lines[0].get_xdata()) == [1, 2, 3] and list(lines[1].get_ydata()) == [2.5, 1.8]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "update"
+
+
+def test_plot_curves_errors():
+    with pytest.raises(ValueError, match="curve 'bad': x and y must have the same length, got 2 and 1"):
+        plot_curves({"bad": ([1, 2], [1.0])}, "x", "y")
+    with pytest.raises(ValueError, match="at least one named curve"):
+        plot_curves({}, "x", "y")

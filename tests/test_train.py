@@ -98,21 +98,3 @@ def test_a_tiny_model_overfits_a_few_pairs_to_bleu_100(tiny, attention):
     outputs, _ = translate(net, sources, data.src_vocab, data.tgt_vocab, data.num_steps)
     assert corpus_bleu(outputs, references) == 100
     assert evaluate_loss(net, data.train_iter, data.tgt_vocab.bos) < 0.05
-
-
-def test_loss_curves_plot_from_a_history(tiny):
-    import matplotlib.pyplot as plt
-
-    from attn.plot import plot_curves
-
-    history_like = [3.0, 2.0, 1.5]
-    ax = plot_curves({"train": history_like, "valid": ([1, 3], [2.5, 1.8])}, "update", "loss", logy=True)
-    lines = ax.get_lines()
-    assert [line.get_label() for line in lines] == ["train", "valid"]
-    assert list(lines[0].get_xdata()) == [1, 2, 3] and list(lines[1].get_ydata()) == [2.5, 1.8]
-    assert ax.get_yscale() == "log"
-    with pytest.raises(ValueError, match="curve 'bad': x and y must have the same length, got 2 and 1"):
-        plot_curves({"bad": ([1, 2], [1.0])}, "x", "y")
-    with pytest.raises(ValueError, match="at least one named curve"):
-        plot_curves({}, "x", "y")
-    plt.close("all")
