@@ -84,18 +84,24 @@ def test_dot_product_with_boolean_attn_mask_equals_sdpa(case, seed):
     torch.testing.assert_close(output, expected, atol=1e-6, rtol=0)
 
 
-@settings(max_examples=40, deadline=None)
-@given(attention_case())
-def test_unscaled_dot_product_equals_hand_computation(case):
-    queries, keys, values, valid_lens = case
+def reference_attention(score, queries, keys, values, valid_lens):
+    """Loop-by-loop attention: score(q, k) -> scalar, softmax over the valid keys, weighted values."""
     batch, num_queries, _ = queries.shape
     lens = valid_lens if valid_lens.dim() == 2 else valid_lens[:, None].expand(batch, num_queries)
     expected = torch.zeros(batch, num_queries, values.shape[-1])
     for b in range(batch):
         for i in range(num_queries):
             n = int(lens[b, i])
-            scores = torch.stack([queries[b, i] @ keys[b, j] for j in range(n)])  # no 1/sqrt(D)
+            scores = torch.stack([score(queries[b, i], keys[b, j]) for j in range(n)])
             expected[b, i] = torch.softmax(scores, dim=0) @ values[b, :n]
+    return expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(attention_case())
+def test_unscaled_dot_product_equals_hand_computation(case):
+    queries, keys, values, valid_lens = case
+    expected = reference_attention(lambda q, k: q @ k, queries, keys, values, valid_lens)  # no 1/sqrt(D)
     output = DotProductAttention(scaled=False)(queries, keys, values, valid_lens)
     torch.testing.assert_close(output, expected, atol=1e-5, rtol=1e-5)
 
@@ -104,16 +110,10 @@ def test_unscaled_dot_product_equals_hand_computation(case):
 @given(attention_case(same_qk_size=False))
 def test_additive_equals_hand_computation(case):
     queries, keys, values, valid_lens = case
-    batch, num_queries, query_size = queries.shape
+    query_size = queries.shape[-1]
     module = make_module("additive", query_size, keys.shape[-1])
     W_q, W_k, w_v = module.W_q.weight, module.W_k.weight, module.w_v.weight[0]  # (h, q), (h, k), (h,)
-    lens = valid_lens if valid_lens.dim() == 2 else valid_lens[:, None].expand(batch, num_queries)
-    expected = torch.zeros(batch, num_queries, values.shape[-1])
-    for b in range(batch):
-        for i in range(num_queries):
-            n = int(lens[b, i])
-            scores = torch.stack([w_v @ torch.tanh(W_q @ queries[b, i] + W_k @ keys[b, j]) for j in range(n)])
-            expected[b, i] = torch.softmax(scores, dim=0) @ values[b, :n]
+    expected = reference_attention(lambda q, k: w_v @ torch.tanh(W_q @ q + W_k @ k), queries, keys, values, valid_lens)
     with torch.no_grad():
         output = module(queries, keys, values, valid_lens)
     torch.testing.assert_close(output, expected, atol=1e-5, rtol=1e-5)
@@ -123,16 +123,10 @@ def test_additive_equals_hand_computation(case):
 @given(attention_case(same_qk_size=False))
 def test_multiplicative_equals_hand_computation(case):
     queries, keys, values, valid_lens = case
-    batch, num_queries, query_size = queries.shape
+    query_size = queries.shape[-1]
     module = make_module("multiplicative", query_size, keys.shape[-1])
     W = module.W.weight  # (query_size, key_size)
-    lens = valid_lens if valid_lens.dim() == 2 else valid_lens[:, None].expand(batch, num_queries)
-    expected = torch.zeros(batch, num_queries, values.shape[-1])
-    for b in range(batch):
-        for i in range(num_queries):
-            n = int(lens[b, i])
-            scores = torch.stack([queries[b, i] @ W @ keys[b, j] for j in range(n)])  # q^T W k
-            expected[b, i] = torch.softmax(scores, dim=0) @ values[b, :n]
+    expected = reference_attention(lambda q, k: q @ W @ k, queries, keys, values, valid_lens)  # q^T W k
     with torch.no_grad():
         output = module(queries, keys, values, valid_lens)
     torch.testing.assert_close(output, expected, atol=1e-5, rtol=1e-5)
