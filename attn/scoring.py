@@ -149,11 +149,25 @@ class AdditiveAttention(_Attention):
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
         """queries (B, L, query_size), keys (B, S, key_size), values (B, S, V) -> output (B, L, V) [, weights]."""
         check_qkv(queries, keys, values, self.query_size, self.key_size)
-        q = self.W_q(queries)  # (B, L, h)
-        k = self.W_k(keys)  # (B, S, h)
-        features = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1))  # (B, L, 1, h) + (B, 1, S, h) -> (B, L, S, h)
-        scores = self.w_v(features).squeeze(-1)  # (B, L, S)
+        scores = self.score(queries, self.project_keys(keys))  # (B, L, S)
         return self._attend(scores, values, valid_lens, attn_mask, need_weights)
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """W_k k for every key: (B, S, key_size) -> (B, S, h).
+
+        A decoder that scores many queries against the same keys, one step at a
+        time, projects the keys once and passes the result to :meth:`score`.
+        """
+        return self.W_k(keys)
+
+    def score(self, queries: torch.Tensor, projected_keys: torch.Tensor) -> torch.Tensor:
+        """Additive scores of queries (B, L, query_size) against projected keys (B, S, h) -> (B, L, S).
+
+        No shape checks: :meth:`forward` validates its inputs before calling this.
+        """
+        q = self.W_q(queries)  # (B, L, h)
+        features = torch.tanh(q.unsqueeze(2) + projected_keys.unsqueeze(1))  # (B, L, 1, h) + (B, 1, S, h) -> (B, L, S, h)
+        return self.w_v(features).squeeze(-1)  # (B, L, S)
 
 
 class MultiplicativeAttention(_Attention):
