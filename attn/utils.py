@@ -1,12 +1,14 @@
-"""Small helpers every chapter uses: seeding, device choice, shape checks."""
+"""Small helpers every chapter uses: seeding, device choice, shape checks, progress bars."""
 
 from __future__ import annotations
 
 import random
-from typing import Sequence
+import sys
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from tqdm.std import tqdm
 
 
 def set_seed(seed: int = 0) -> None:
@@ -41,3 +43,49 @@ def check_shape(tensor: torch.Tensor, expected: Sequence[int], name: str = "tens
     expected = tuple(expected)
     if tuple(tensor.shape) != expected:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
+
+
+class _DisplayLine:
+    """A file for tqdm that shows the last line written as one notebook output, updated in place.
+
+    A notebook then keeps a single text output holding the bar's final state, which
+    reads well in the static HTML, instead of a widget (blank without JavaScript)
+    or one stream output per refresh.
+    """
+
+    def __init__(self):
+        from IPython.display import display
+
+        self._text = ""
+        self._handle = display({"text/plain": ""}, raw=True, display_id=True)
+
+    def write(self, text: str) -> None:
+        parts = [p for p in text.replace("\r", "\n").split("\n") if p.strip()]
+        if parts:
+            self._text = parts[-1]
+
+    def flush(self) -> None:
+        self._handle.update({"text/plain": self._text}, raw=True)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "",
+             disable: bool = False) -> tqdm:
+    """A text progress bar (tqdm) that suits both a terminal and a notebook.
+
+    In a terminal it is tqdm's usual bar on stderr. In a Jupyter kernel it is the
+    same text, shown as one output that is updated in place at most twice a
+    second, so a saved notebook holds only the final line (for example
+    ``training: 100%|██████████| 250/250 [00:18<00:00, 13.6it/s, loss=0.018]``).
+    """
+    notebook = _in_notebook() and not disable
+    return tqdm(iterable, total=total, desc=desc, disable=disable, mininterval=0.5, ncols=88,
+                file=_DisplayLine() if notebook else sys.stderr, ascii=False if notebook else None)

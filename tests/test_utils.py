@@ -40,3 +40,21 @@ def test_version_and_public_names():
     assert attn.__version__.count(".") == 2
     for name in attn.__all__:
         assert hasattr(attn, name), name
+
+
+def test_progress_outside_a_notebook_is_a_plain_tqdm_bar_on_stderr(capsys):
+    bar = attn.utils.progress(total=3, desc="steps")
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "steps: 100%" in err and "3/3" in err
+
+
+def test_progress_display_line_keeps_only_the_last_line_written():
+    line = attn.utils._DisplayLine.__new__(attn.utils._DisplayLine)  # no IPython display needed
+    line._text = ""
+    line.write("\rtraining:  10%| 1/10")
+    line.write("\rtraining: 100%| 10/10\n")
+    line.write("\n")
+    assert line._text == "training: 100%| 10/10"
