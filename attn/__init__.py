@@ -10,26 +10,30 @@ Shape legend (used in every docstring of the package)::
     H  number of attention heads
     L  query length (number of queries)
     S  key/value length (number of keys)
+    T  target length (tokens a decoder reads or writes)
     E  model width (embedding size)
     D  head width (size of one head's queries and keys)
+    Ev value width (size of each value vector)
     V  vocabulary size
+    N  number of stacked layers
 
 Masks come in two forms: ``valid_lens`` (shape (B,) or (B, L): how many keys,
 counted from the left, each query may see) and a boolean ``attn_mask`` with
 PyTorch's meaning (True = may attend).
+
+The plotting helpers (``show_heatmaps``, ``annotated_heatmap``, ``plot_curves``)
+are loaded on first use, so that ``import attn`` does not import matplotlib.
 """
 
 __version__ = "0.1.0"
 
 from attn.utils import check_shape, get_device, set_seed
 from attn.masking import leave_one_out_mask, mask_fill_value, masked_softmax, sequence_mask, valid_lens_to_mask
-from attn.plot import annotated_heatmap, show_heatmaps
 from attn.pooling import (KERNELS, ParametricAttentionPooling, RegressionData, make_regression_data,
                           nadaraya_watson, regression_target)
 from attn.scoring import AdditiveAttention, DotProductAttention, MultiplicativeAttention
 from attn.data import (TranslationData, Vocab, build_array, load_translation_data, read_tatoeba,
                        split_pairs, synthetic_splits, tokenize)
-from attn.plot import plot_curves
 from attn.synthetic import Splits, SyntheticConfig
 from attn.seq2seq import (BahdanauDecoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqDecoder, Seq2SeqEncoder,
                           build_model)
@@ -87,3 +91,21 @@ __all__ = [
     "sacrebleu_corpus",
     "sentence_bleu",
 ]
+
+
+# attn.plot imports matplotlib and seaborn, which take a second or more to load and which the
+# mechanisms and models never need: load it when one of its names is first asked for (PEP 562).
+_PLOT_NAMES = ("annotated_heatmap", "plot_curves", "show_heatmaps")
+
+
+def __getattr__(name: str):
+    if name in _PLOT_NAMES or name == "plot":
+        import importlib
+
+        plot = importlib.import_module("attn.plot")
+        return plot if name == "plot" else getattr(plot, name)
+    raise AttributeError(f"module 'attn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | {"plot"})

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
@@ -41,16 +41,60 @@ def tokenize(text: str) -> list[str]:
     return preprocess(text).split()
 
 
+def check_sentences(sentences, name: str = "sentences") -> None:
+    """Raise TypeError unless ``sentences`` is a sequence of tokenized sentences (lists of str).
+
+    A plain string where a list of tokens belongs would otherwise be read one
+    character at a time, silently.
+    """
+    if isinstance(sentences, str):
+        raise TypeError(f"{name} must be a list of sentences, each a list of tokens, got a str; "
+                        "use [attn.tokenize(text)] for a single sentence")
+    if not isinstance(sentences, Sequence):
+        raise TypeError(f"{name} must be a list of sentences, each a list of tokens, "
+                        f"got {type(sentences).__name__}")
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            raise TypeError(f"{name} must be lists of tokens, got a str at index {i} ({sentence[:30]!r}); "
+                            "use str.split() or attn.tokenize")
+        if not isinstance(sentence, Sequence):
+            raise TypeError(f"{name} must be lists of tokens, got a {type(sentence).__name__} at index {i}")
+        for token in sentence:
+            if not isinstance(token, str):
+                raise TypeError(f"{name} must hold str tokens, got a {type(token).__name__} "
+                                f"in the sentence at index {i}")
+
+
 def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
     """Read a Tatoeba/Anki ``fra.txt`` into tokenized (English, French) pairs.
 
     Each non-blank line holds two or three tab-separated columns: English,
     French and an optional attribution, which is dropped. Blank lines are
-    skipped. Any other line raises ``ValueError`` naming the file and line.
+    skipped, and a UTF-8 byte-order mark at the start of the file is ignored.
+
+    Args:
+        path: the file, UTF-8 encoded.
+        max_pairs: stop after this many pairs (an int >= 1), or None for all.
+
+    Returns:
+        A list of ``(english_tokens, french_tokens)`` pairs.
+
+    Raises:
+        ValueError naming the file and line for a malformed line or bytes that
+        are not UTF-8; for ``max_pairs`` < 1.
     """
+    if max_pairs is not None and (isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1):
+        raise ValueError(f"max_pairs must be an int >= 1 or None, got {max_pairs!r}")
     pairs: list[Pair] = []
-    with open(path, encoding="utf-8") as file:
-        for line_no, line in enumerate(file, start=1):
+    with open(path, "rb") as file:  # bytes, decoded line by line, so that an error can name its line
+        for line_no, raw in enumerate(file, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {line_no}: not valid UTF-8 ({error.reason} "
+                                 f"at byte {error.start + 1} of the line)") from error
+            if line_no == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark (Windows editors write one)
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
@@ -67,14 +111,27 @@ def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
     return pairs
 
 
+def _check_pairs(pairs) -> None:
+    """A list of (source, target) pairs; the sentences themselves are checked where they are read."""
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence):
+        raise TypeError(f"pairs must be a list of (source_tokens, target_tokens), got {type(pairs).__name__}")
+    for i, pair in enumerate(pairs):
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError(f"pairs must be (source_tokens, target_tokens) pairs, got {pair!r:.60} at index {i}")
+
+
 def split_pairs(pairs: Sequence[Pair], num_valid: int, num_test: int, seed: int = 0) -> Splits:
     """Shuffle pairs (deterministically for ``seed``) into train/valid/test splits.
 
     Pairs whose source sentence was already seen are dropped first, so no test
     or validation source occurs in the training split.
     """
-    if num_valid < 0 or num_test < 0:
-        raise ValueError(f"num_valid and num_test must be >= 0, got {num_valid} and {num_test}")
+    for name, count in (("num_valid", num_valid), ("num_test", num_test)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {count!r}")
+    _check_pairs(pairs)
+    check_sentences([src for src, _ in pairs], "source sentences")
+    check_sentences([tgt for _, tgt in pairs], "target sentences")
     unique = list({tuple(src): (list(src), list(tgt)) for src, tgt in reversed(pairs)}.values())[::-1]
     if num_valid + num_test >= len(unique):
         raise ValueError(f"{len(unique)} distinct pairs leave nothing to train on after "
@@ -98,8 +155,11 @@ class Vocab:
     reserved = ("<pad>", "<bos>", "<eos>", "<unk>")
 
     def __init__(self, sentences: Iterable[Sequence[str]], min_freq: int = 1):
-        if min_freq < 1:
-            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
+            raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
+        if not isinstance(sentences, (str, Sequence)):
+            sentences = list(sentences)  # a generator can be read only once: here, checked, then counted
+        check_sentences(sentences)
         counter = collections.Counter(token for sentence in sentences for token in sentence)
         frequent = sorted((t for t, c in counter.items() if c >= min_freq and t not in self.reserved),
                           key=lambda t: (-counter[t], t))
@@ -121,19 +181,31 @@ class Vocab:
         if isinstance(indices, torch.Tensor):
             indices = indices.tolist()
         if isinstance(indices, int):
-            return self.idx_to_token[indices]
-        return [self.idx_to_token[int(i)] for i in indices]
+            return self.idx_to_token[self._check_index(indices)]
+        return [self.idx_to_token[self._check_index(int(i))] for i in indices]
+
+    def _check_index(self, index: int) -> int:
+        if not 0 <= index < len(self.idx_to_token):  # a negative index would silently count from the end
+            raise ValueError(f"token index must lie in [0, {len(self.idx_to_token) - 1}], got {index}")
+        return index
 
 
 def build_array(sentences: Sequence[Sequence[str]], vocab: Vocab, num_steps: int):
     """Indices of each sentence plus ``<eos>``, padded or truncated to ``num_steps``.
 
+    Args:
+        sentences: tokenized sentences (lists of str), one row each.
+        vocab: maps the tokens to ids.
+        num_steps: length of every row.
+
     Returns:
-        ``array`` (N, num_steps) long and ``valid_lens`` (N,) long: the number
-        of non-pad positions of each row (a truncated row has no ``<eos>``).
+        ``array`` (number of sentences, num_steps) long and ``valid_lens``
+        (number of sentences,) long: the number of non-pad positions of each
+        row (a truncated row has no ``<eos>``).
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
+    check_sentences(sentences)
     rows = [(vocab[list(s)] + [vocab.eos])[:num_steps] for s in sentences]
     padded = [row + [vocab.pad] * (num_steps - len(row)) for row in rows]
     array = torch.tensor(padded, dtype=torch.long).view(len(rows), num_steps)  # .view: also for 0 rows
@@ -152,8 +224,11 @@ class BucketBatchSampler(Sampler):
     """
 
     def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int = 0):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if not isinstance(lengths, torch.Tensor) or lengths.dim() != 1:
+            got = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
+            raise ValueError(f"lengths must be a tensor of shape (number of examples,), got {got}")
         self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -204,6 +279,11 @@ def load_translation_data(splits: Splits, batch_size: int = 64, num_steps: int =
     """
     if not splits.train:
         raise ValueError("the training split is empty: no vocabulary can be built")
+    for name, pairs in (("validation", splits.valid), ("test", splits.test)):
+        if not pairs:  # its loader would hold no batch, and its loss would divide by zero
+            raise ValueError(f"the {name} split is empty: need at least one pair to evaluate on")
+    for pairs in (splits.train, splits.valid, splits.test):
+        _check_pairs(pairs)
     src_vocab = Vocab([s for s, _ in splits.train], min_freq)
     tgt_vocab = Vocab([t for _, t in splits.train], min_freq)
 

@@ -17,22 +17,39 @@ from __future__ import annotations
 
 import torch
 
-def mask_fill_value(dtype: torch.dtype) -> float:
-    """The score that masked positions get before the softmax.
 
-    The most negative finite value of ``dtype``, so it is right for float16 and
-    bfloat16 too (a hard-coded -1e6 overflows float16 to -inf).
+def mask_fill_value(dtype: torch.dtype) -> float:
+    """The most negative finite value of ``dtype``: a finite "minus infinity" for scores.
+
+    A hard-coded -1e6 overflows float16 to -inf; this value is right for float16
+    and bfloat16 too. :func:`masked_softmax` does not use it: a finite fill ties
+    with real scores that sit at the dtype's minimum, and then padding gets weight.
+    It is kept for chapter 3, which compares it with -1e6 in float16, and for
+    readers who fill a mask by hand.
     """
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype, got {type(dtype).__name__}")
     if not dtype.is_floating_point:
         raise TypeError(f"scores must be a floating-point tensor, got dtype {dtype}")
     return torch.finfo(dtype).min
 
 
-def _check_valid_lens(valid_lens: torch.Tensor, batch: int, num_queries: int, num_keys: int) -> None:
+def _check_size(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def _check_integer_tensor(valid_lens) -> None:
     if not isinstance(valid_lens, torch.Tensor):
         raise TypeError(f"valid_lens must be a torch.Tensor of integers, got {type(valid_lens).__name__}")
     if valid_lens.dtype.is_floating_point or valid_lens.dtype.is_complex or valid_lens.dtype == torch.bool:
         raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
+
+
+def _check_valid_lens(valid_lens: torch.Tensor, batch: int, num_queries: int, num_keys: int) -> None:
+    _check_integer_tensor(valid_lens)
     if tuple(valid_lens.shape) not in {(batch,), (batch, num_queries)}:
         raise ValueError(
             f"valid_lens must have shape (B,) = ({batch},) or (B, L) = ({batch}, {num_queries}), "
@@ -45,12 +62,25 @@ def _check_valid_lens(valid_lens: torch.Tensor, batch: int, num_queries: int, nu
         )
 
 
+def _check_attn_mask(attn_mask, batch: int, num_queries: int, num_keys: int) -> torch.Tensor:
+    """Validate a bool ``attn_mask`` of shape (L, S) or (B, L, S) and return it as (B, L, S)."""
+    if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
+        got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
+        raise TypeError(f"attn_mask must be a bool tensor (True = may attend), got {got}")
+    if tuple(attn_mask.shape) not in {(num_queries, num_keys), (batch, num_queries, num_keys)}:
+        raise ValueError(
+            f"attn_mask must have shape (L, S) = ({num_queries}, {num_keys}) or "
+            f"(B, L, S) = ({batch}, {num_queries}, {num_keys}), got {tuple(attn_mask.shape)}"
+        )
+    return attn_mask.expand(batch, num_queries, num_keys)  # (B, L, S), a view
+
+
 def sequence_mask(valid_lens: torch.Tensor, max_len: int) -> torch.Tensor:
     """Boolean mask that is True on the first ``valid_lens`` positions.
 
     Args:
         valid_lens: integer tensor of any shape ``(*)``, entries in [0, max_len].
-        max_len: length of the masked axis.
+        max_len: length of the masked axis, an int >= 0.
 
     Returns:
         Bool tensor of shape ``(*, max_len)``; ``out[..., j] = j < valid_lens[...]``.
@@ -58,19 +88,15 @@ def sequence_mask(valid_lens: torch.Tensor, max_len: int) -> torch.Tensor:
     Example: ``sequence_mask(torch.tensor([1, 3]), 4)`` is
     ``[[True, False, False, False], [True, True, True, False]]``.
     """
-    if not isinstance(valid_lens, torch.Tensor):
-        raise TypeError(f"valid_lens must be a torch.Tensor of integers, got {type(valid_lens).__name__}")
-    if valid_lens.dtype.is_floating_point or valid_lens.dtype.is_complex or valid_lens.dtype == torch.bool:
-        raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
-    if not isinstance(max_len, int) or max_len < 0:
-        raise ValueError(f"max_len must be a non-negative int, got {max_len!r}")
+    _check_integer_tensor(valid_lens)
+    _check_size("max_len", max_len)
     if valid_lens.numel() and (valid_lens.min() < 0 or valid_lens.max() > max_len):
         raise ValueError(
             f"valid_lens must lie in [0, {max_len}], "
             f"got values from {int(valid_lens.min())} to {int(valid_lens.max())}"
         )
     positions = torch.arange(max_len, device=valid_lens.device)  # (max_len,)
-    return positions < valid_lens.unsqueeze(-1)  # (*, max_len)
+    return positions < valid_lens.unsqueeze(-1)  # (*, 1) against (max_len,) -> (*, max_len)
 
 
 def valid_lens_to_mask(valid_lens: torch.Tensor | None, num_queries: int, num_keys: int,
@@ -78,9 +104,9 @@ def valid_lens_to_mask(valid_lens: torch.Tensor | None, num_queries: int, num_ke
     """Turn ``valid_lens`` into a boolean ``attn_mask`` of shape (B, L, S).
 
     Args:
-        valid_lens: None, or integer tensor of shape (B,) or (B, L).
-        num_queries: L.
-        num_keys: S.
+        valid_lens: None, or integer tensor of shape (B,) or (B, L), entries in [0, S].
+        num_queries: L, an int >= 0.
+        num_keys: S, an int >= 0.
         batch: B, to check ``valid_lens`` against; defaults to ``valid_lens.shape[0]``.
 
     Returns:
@@ -89,15 +115,20 @@ def valid_lens_to_mask(valid_lens: torch.Tensor | None, num_queries: int, num_ke
         the ``attn_mask`` that :func:`torch.nn.functional.scaled_dot_product_attention`
         expects.
     """
+    _check_size("num_queries", num_queries)
+    _check_size("num_keys", num_keys)
+    if batch is not None:
+        _check_size("batch", batch)
     if valid_lens is None:
         return None
+    _check_integer_tensor(valid_lens)
     if batch is None:
-        if not isinstance(valid_lens, torch.Tensor) or valid_lens.dim() == 0:
-            raise ValueError("valid_lens must be a tensor of shape (B,) or (B, L)")
+        if valid_lens.dim() == 0:
+            raise ValueError("valid_lens must have shape (B,) or (B, L), got a 0-dimensional tensor")
         batch = valid_lens.shape[0]
     _check_valid_lens(valid_lens, batch, num_queries, num_keys)
     if valid_lens.dim() == 1:
-        valid_lens = valid_lens.unsqueeze(1).expand(batch, num_queries)  # (B, L)
+        valid_lens = valid_lens.unsqueeze(1).expand(batch, num_queries)  # (B,) -> (B, L)
     return sequence_mask(valid_lens, num_keys)  # (B, L, S)
 
 
@@ -105,9 +136,11 @@ def leave_one_out_mask(n: int) -> torch.Tensor:
     """Bool ``attn_mask`` of shape (n, n), True off the diagonal: query i may not see key i.
 
     Used when the queries are the training inputs themselves, so that no point
-    predicts its own value from itself.
+    predicts its own value from itself. Needs n >= 2, or a query has no key left.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 2:
         raise ValueError(f"leave-one-out needs n >= 2 points, got {n!r}")
     return ~torch.eye(n, dtype=torch.bool)
 
@@ -118,16 +151,19 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
 
     Args:
         scores: float tensor of shape (B, L, S), attention scores of L queries
-            against S keys. Not modified.
+            against S keys. Not modified. A score of -inf means "may not attend",
+            as in PyTorch's float masks; NaN or +inf where a query may attend is
+            an error.
         valid_lens: optional integer tensor of shape (B,) or (B, L), entries in
             [0, S]. Keys at positions ``>= valid_len`` are masked.
         attn_mask: optional bool tensor of shape (L, S) or (B, L, S), True where a
             query may attend to a key. May be combined with ``valid_lens``.
 
     Returns:
-        Weights of shape (B, L, S): non-negative, each row summing to 1 over its
-        unmasked keys, exactly 0 on masked keys. A row with no unmasked key is all
-        zeros (so the attention output for that query is the zero vector).
+        Weights of shape (B, L, S), in the dtype of ``scores``: non-negative, each
+        row summing to 1 over its unmasked keys, exactly 0 on masked keys. A row
+        with no unmasked key is all zeros (so the attention output for that query
+        is the zero vector), and its gradients are zero, not NaN.
 
     Equivalent to ``torch.softmax(scores.masked_fill(~mask, -inf), -1)`` on rows
     that have at least one unmasked key; stable for any finite scores because
@@ -135,27 +171,30 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     """
     if not isinstance(scores, torch.Tensor):
         raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
-    fill = mask_fill_value(scores.dtype)  # raises TypeError for integer scores
+    if not scores.dtype.is_floating_point:
+        raise TypeError(f"scores must be a floating-point tensor, got dtype {scores.dtype}")
     if scores.dim() != 3:
         raise ValueError(f"scores must have shape (B, L, S) (3 dimensions), got shape {tuple(scores.shape)}")
     batch, num_queries, num_keys = scores.shape
 
+    allowed = scores != float("-inf")  # (B, L, S); also True on NaN, which is checked next
     mask = valid_lens_to_mask(valid_lens, num_queries, num_keys, batch=batch)  # (B, L, S) or None
+    if mask is not None:
+        allowed = allowed & mask
     if attn_mask is not None:
-        if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
-            got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
-            raise TypeError(f"attn_mask must be a bool tensor (True = may attend), got {got}")
-        if tuple(attn_mask.shape) not in {(num_queries, num_keys), (batch, num_queries, num_keys)}:
-            raise ValueError(
-                f"attn_mask must have shape (L, S) = ({num_queries}, {num_keys}) or "
-                f"(B, L, S) = ({batch}, {num_queries}, {num_keys}), got {tuple(attn_mask.shape)}"
-            )
-        attn_mask = attn_mask.expand(batch, num_queries, num_keys)
-        mask = attn_mask if mask is None else mask & attn_mask
-    if mask is None:
-        return torch.softmax(scores, dim=-1)
+        allowed = allowed & _check_attn_mask(attn_mask, batch, num_queries, num_keys)
+    bad = allowed & ~torch.isfinite(scores)  # NaN or +inf on a key that counts: no weight is right
+    if bad.any():
+        num_nan = int((bad & scores.isnan()).sum())
+        raise ValueError(
+            f"scores must be finite (or -inf) where a query may attend: got {num_nan} NaN and "
+            f"{int(bad.sum()) - num_nan} +inf (NaN inputs, or scores that overflow {scores.dtype}?)"
+        )
 
-    masked_scores = scores.masked_fill(~mask, fill)  # a new tensor: the input is left alone
-    weights = torch.softmax(masked_scores, dim=-1)  # (B, L, S); torch subtracts the row max
-    # Exact zeros on masked keys; rows with no valid key (uniform after the fill) become all-zero.
-    return weights.masked_fill(~mask, 0.0)
+    # -inf, not a finite fill: a finite fill ties with real scores at the dtype's minimum, and
+    # then padding gets weight. A row with no key left would be all -inf, whose softmax is
+    # 0 / 0 = NaN in the forward and the backward pass, so it gets a harmless 0 first.
+    has_key = allowed.any(dim=-1, keepdim=True)  # (B, L, 1)
+    filled = scores.masked_fill(~allowed, float("-inf")).masked_fill(~has_key, 0.0)  # new tensor
+    weights = torch.softmax(filled, dim=-1)  # (B, L, S); torch subtracts the row max
+    return weights.masked_fill(~allowed, 0.0)  # rows without a key: uniform -> all zeros

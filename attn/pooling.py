@@ -23,13 +23,25 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from attn.masking import masked_softmax
+from attn.masking import _check_attn_mask, masked_softmax
 
 
 # --- The data ----------------------------------------------------------------------------
 
 def regression_target(x: torch.Tensor) -> torch.Tensor:
-    """The noiseless function the data come from: f(x) = 2 sin(x) + x^0.8 (for x >= 0)."""
+    """The noiseless function the data come from: f(x) = 2 sin(x) + x^0.8.
+
+    Args:
+        x: float tensor of any shape, entries >= 0 (x^0.8 is not real below 0).
+
+    Returns:
+        f(x), a tensor of the same shape and dtype.
+    """
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+        got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"x must be a floating-point tensor, got {got}")
+    if not (x >= 0).all():  # also catches NaN
+        raise ValueError(f"x must be finite and >= 0 (x^0.8 is NaN below 0), got min {x.min().item()}")
     return 2 * torch.sin(x) + x ** 0.8
 
 
@@ -57,10 +69,15 @@ def make_regression_data(n_train: int = 50, n_test: int = 50, noise: float = 0.5
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+    for name, value in (("noise", noise), ("x_max", x_max)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    if not (isinstance(x_max, (int, float)) and math.isfinite(x_max) and x_max > 0):
+    if not (math.isfinite(x_max) and x_max > 0):
         raise ValueError(f"x_max must be a finite number > 0, got {x_max!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     gen = torch.Generator().manual_seed(seed)
     x_train, _ = torch.sort(torch.rand(n_train, generator=gen) * x_max)
     y_train = regression_target(x_train) + noise * torch.randn(n_train, generator=gen)
@@ -69,26 +86,37 @@ def make_regression_data(n_train: int = 50, n_test: int = 50, noise: float = 0.5
 
 
 # --- Kernels -----------------------------------------------------------------------------
-# Each takes the scaled distance u = (q - k) / h and returns K(u) >= 0. The constants that
-# turn a kernel into a probability density cancel in the ratio of equation alpha, so we drop them.
+# Each takes the scaled distance u = (q - k) / h, a float tensor of any shape, and returns
+# K(u) >= 0 of the same shape. The constants that turn a kernel into a probability density
+# cancel in the ratio of equation alpha, so we drop them.
+
+def _check_u(u) -> None:
+    if not isinstance(u, torch.Tensor) or not u.dtype.is_floating_point:
+        got = f"dtype {u.dtype}" if isinstance(u, torch.Tensor) else type(u).__name__
+        raise TypeError(f"a kernel takes a floating-point tensor u = (q - k) / h, got {got}")
+
 
 def gaussian_kernel(u: torch.Tensor) -> torch.Tensor:
     """K(u) = exp(-u^2 / 2): every key gets some weight, nearer keys much more."""
+    _check_u(u)
     return torch.exp(-u ** 2 / 2)
 
 
 def boxcar_kernel(u: torch.Tensor) -> torch.Tensor:
     """K(u) = 1 if |u| <= 1 else 0: a plain average of the keys within distance h."""
+    _check_u(u)
     return (u.abs() <= 1).to(u.dtype)
 
 
 def constant_kernel(u: torch.Tensor) -> torch.Tensor:
     """K(u) = 1: every key alike, which is average pooling."""
+    _check_u(u)
     return torch.ones_like(u)
 
 
 def epanechnikov_kernel(u: torch.Tensor) -> torch.Tensor:
     """K(u) = max(0, 1 - u^2): a parabola on [-1, 1], zero outside."""
+    _check_u(u)
     return (1 - u ** 2).clamp_min(0)
 
 
@@ -125,6 +153,9 @@ def _check_inputs(queries, keys, values) -> None:
     if queries.dim() == 2 and not queries.shape[0] == keys.shape[0] == values.shape[0]:
         raise ValueError(f"queries, keys and values must have the same batch size B: "
                          f"got {queries.shape[0]}, {keys.shape[0]} and {values.shape[0]}")
+    for name, t in (("queries", queries), ("keys", keys), ("values", values)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} must be finite: got {int((~torch.isfinite(t)).sum())} NaN or infinite entries")
 
 
 def _check_bandwidth(bandwidth) -> None:
@@ -141,17 +172,58 @@ def _check_bandwidth(bandwidth) -> None:
         raise ValueError(f"bandwidth must be a finite number > 0, got {value}")
 
 
-def _kernel_scores(kernel: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log K(u) and the support (K(u) > 0), so that the weights are a masked softmax of log K.
+def _working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16 and bfloat16 inputs are computed in float32: (q - k)^2 overflows float16 past 256."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
-    The Gaussian's log is exact, -u^2 / 2, so a query far from every key still gets
-    the nearest keys' weights instead of 0 / 0.
+
+def _half_gap_to_nearest(queries: torch.Tensor, keys: torch.Tensor,
+                         allowed: torch.Tensor | None) -> torch.Tensor:
+    """(d^2 - d_min^2) / 2 for queries (B, L) and keys (B, S) -> (B, L, S).
+
+    d = |q - k|, and d_min is the distance from each query to its nearest key that
+    it may use. The Gaussian score is minus this over h^2: the nearest key scores
+    exactly 0 for any h, so a tiny h or a query far from every key cannot turn a
+    whole row into -inf, whose softmax is 0 / 0; the other keys' scores may
+    overflow to -inf, which is the weight 0 they should get. Subtracting the same
+    number from every score of a row does not change its softmax.
     """
-    if kernel == "gaussian":
-        return -u ** 2 / 2, torch.ones_like(u, dtype=torch.bool)
+    dist = (queries.unsqueeze(-1) - keys.unsqueeze(-2)).abs()  # (B, L, 1) - (B, 1, S) -> (B, L, S)
+    if torch.isinf(dist).any():
+        raise ValueError(f"queries and keys are too far apart for {dist.dtype}: |q - k| overflows; rescale them")
+    candidates = dist if allowed is None else dist.masked_fill(~allowed, float("inf"))
+    nearest = candidates.amin(dim=-1, keepdim=True).detach()  # (B, L, 1); a row's shift needs no gradient
+    nearest = nearest.masked_fill(nearest.isinf(), 0.0)  # a row with no key to use is masked anyway
+    # (d - d_min)(d + d_min) rather than d^2 - d_min^2: squaring overflows float32 past 1.8e19,
+    # and halving before adding keeps d + d_min finite too.
+    return (dist - nearest) * (dist / 2 + nearest / 2)  # (B, L, S), 0 at the nearest key
+
+
+def _kernel_scores(kernel: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log K(u) and the support (K(u) > 0) of a kernel with a window, for a masked softmax of log K."""
     k = KERNELS[kernel](u)
-    # clamp: log(0) would be -inf and its gradient NaN; masked keys are filled anyway
+    # clamp: log(0) would be -inf and its gradient NaN; keys outside the support are masked anyway
     return torch.log(k.clamp_min(torch.finfo(u.dtype).tiny)), k > 0
+
+
+def _batched(queries, keys, values, attn_mask):
+    """Inputs as (B, L), (B, S), (B, S) in the working dtype, and the mask as (B, L, S) or None."""
+    if queries.dim() == 1:
+        queries, keys, values = queries.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0)  # (1, L), (1, S)
+    work = _working_dtype(queries.dtype)
+    queries, keys, values = queries.to(work), keys.to(work), values.to(work)
+    batch, num_queries, num_keys = queries.shape[0], queries.shape[1], keys.shape[1]
+    if attn_mask is not None:
+        attn_mask = _check_attn_mask(attn_mask, batch, num_queries, num_keys)  # (B, L, S)
+    return queries, keys, values, attn_mask
+
+
+def _pool(weights, values, unbatched: bool, dtype: torch.dtype):
+    predictions = (weights @ values.unsqueeze(-1)).squeeze(-1)  # (B, L, S) @ (B, S, 1) -> (B, L)
+    predictions, weights = predictions.to(dtype), weights.to(dtype)
+    if unbatched:
+        return predictions.squeeze(0), weights.squeeze(0)  # (L,), (L, S)
+    return predictions, weights
 
 
 # --- The estimators ------------------------------------------------------------------------
@@ -163,21 +235,28 @@ def nadaraya_watson(queries: torch.Tensor, keys: torch.Tensor, values: torch.Ten
 
     Args:
         queries: (L,) or (B, L), the inputs to predict at.
-        keys: (S,) or (B, S), the training inputs.
+        keys: (S,) or (B, S), the training inputs, S >= 1.
         values: (S,) or (B, S), the training targets.
+            Queries, keys and values share one floating-point dtype and must be
+            finite; float16 and bfloat16 are computed in float32.
         kernel: one of ``KERNELS``: "gaussian", "boxcar", "constant", "epanechnikov".
         bandwidth: h > 0, a number or a one-element tensor (differentiable).
         attn_mask: optional bool tensor (L, S) or (B, L, S), True where a query may
             use a key; ``leave_one_out_mask(S)`` when the queries are the keys.
 
     Returns:
-        ``(predictions, weights)``: predictions (L,) or (B, L), and weights (L, S)
-        or (B, L, S), non-negative, each row summing to 1.
+        ``(predictions, weights)`` in the inputs' dtype: predictions (L,) or (B, L),
+        and weights (L, S) or (B, L, S), non-negative, each row summing to 1.
+        Never NaN: a query with no key inside a compact kernel's window (boxcar,
+        Epanechnikov with a small h), or with every key masked, gets all-zero
+        weights and prediction 0. As h -> 0 the Gaussian estimate becomes
+        nearest-neighbour regression (ties share the weight); as h -> infinity,
+        the average of the values. Gradients with respect to the inputs and a
+        tensor bandwidth are finite too (0 where a weight underflows to 0).
 
     Equivalent to ``w = K((q[:, None] - k[None, :]) / h); w = w / w.sum(-1, keepdim=True);
     predictions = w @ v``, computed as a masked softmax of log K so that it cannot
-    overflow or divide 0 by 0. A query with no key inside a compact kernel's window
-    (boxcar, Epanechnikov with a small h) gets all-zero weights and prediction 0.
+    overflow or divide 0 by 0.
     """
     _check_inputs(queries, keys, values)
     if not isinstance(kernel, str):
@@ -185,24 +264,33 @@ def nadaraya_watson(queries: torch.Tensor, keys: torch.Tensor, values: torch.Ten
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}: expected one of {sorted(KERNELS)}")
     _check_bandwidth(bandwidth)
-    unbatched = queries.dim() == 1
-    if unbatched:
-        queries, keys, values = queries.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0)
-    u = (queries.unsqueeze(-1) - keys.unsqueeze(-2)) / bandwidth  # (B, L, 1) - (B, 1, S) -> (B, L, S)
-    scores, support = _kernel_scores(kernel, u)  # (B, L, S) each
-    if attn_mask is not None:
-        if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
-            got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
-            raise TypeError(f"attn_mask must be a bool tensor (True = may attend), got {got}")
-        if attn_mask.shape not in {u.shape[1:], u.shape}:
-            raise ValueError(f"attn_mask must have shape (L, S) = {tuple(u.shape[1:])} or "
-                             f"(B, L, S) = {tuple(u.shape)}, got {tuple(attn_mask.shape)}")
-        support = support & attn_mask
+    dtype, unbatched = queries.dtype, queries.dim() == 1
+    queries, keys, values, attn_mask = _batched(queries, keys, values, attn_mask)
+    work = queries.dtype
+    if isinstance(bandwidth, torch.Tensor):
+        h = bandwidth.to(device=queries.device, dtype=work).reshape(())
+    else:
+        h = torch.tensor(float(bandwidth), device=queries.device, dtype=work)
+    info = torch.finfo(work)
+    h = h.clamp(info.tiny, info.max)  # an h of 1e-300 is 0 in float32, and 0 / 0 is NaN
+
+    if kernel == "gaussian":  # log K(u) = -u^2 / 2, shifted so that the nearest key scores 0
+        half_gap = _half_gap_to_nearest(queries, keys, attn_mask)  # (B, L, S)
+        # Keys so far away that gap / h^2 overflows get weight 0 (score -inf). They stay out of
+        # the division: its backward computes gap / h^3, and 0 * inf would make h's gradient NaN.
+        hd = h.detach()
+        far = ~(torch.isfinite(half_gap / hd / hd) & torch.isfinite(half_gap / hd / hd / hd))
+        # dividing by h twice: h * h underflows to 0 in float32 for h below 1e-19
+        scores = -(half_gap.masked_fill(far, 0.0) / h) / h  # (B, L, S)
+        scores = scores.masked_fill(far, float("-inf"))
+        support = attn_mask
+    else:
+        u = (queries.unsqueeze(-1) - keys.unsqueeze(-2)) / h  # (B, L, 1) - (B, 1, S) -> (B, L, S)
+        scores, support = _kernel_scores(kernel, u)  # (B, L, S) each
+        if attn_mask is not None:
+            support = support & attn_mask
     weights = masked_softmax(scores, attn_mask=support)  # (B, L, S)
-    predictions = (weights @ values.unsqueeze(-1)).squeeze(-1)  # (B, L, S) @ (B, S, 1) -> (B, L)
-    if unbatched:
-        return predictions.squeeze(0), weights.squeeze(0)
-    return predictions, weights
+    return _pool(weights, values, unbatched, dtype)
 
 
 class ParametricAttentionPooling(nn.Module):
@@ -211,10 +299,12 @@ class ParametricAttentionPooling(nn.Module):
     ``f(q) = sum_i softmax_i(-((q - k_i) w)^2 / 2) v_i``, the same as
     ``nadaraya_watson(..., kernel="gaussian", bandwidth=1 / |w|)``. Train it with the
     training inputs as queries and ``attn_mask=leave_one_out_mask(S)``: without the
-    mask each point sees itself and w grows without bound.
+    mask each point sees itself and w grows without bound. Any finite w is safe:
+    the scores are shifted so that the nearest key scores 0, as in
+    :func:`nadaraya_watson`, and w = 0 is average pooling.
 
     Args:
-        init_w: the starting value of w (a number, not 0).
+        init_w: the starting value of w (a finite number, not 0).
     """
 
     def __init__(self, init_w: float = 1.0):
@@ -229,15 +319,20 @@ class ParametricAttentionPooling(nn.Module):
                 attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Args and returns as in :func:`nadaraya_watson`: queries (L,) or (B, L), keys and
         values (S,) or (B, S); returns ``(predictions, weights)`` of shapes (L,) or (B, L)
-        and (L, S) or (B, L, S)."""
+        and (L, S) or (B, L, S), in the inputs' dtype."""
         _check_inputs(queries, keys, values)
-        unbatched = queries.dim() == 1
-        if unbatched:
-            queries, keys, values = queries.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0)
-        diffs = queries.unsqueeze(-1) - keys.unsqueeze(-2)  # (B, L, S)
-        scores = -((diffs * self.w) ** 2) / 2  # (B, L, S)
-        weights = masked_softmax(scores, attn_mask=attn_mask)  # (B, L, S); checks the mask
-        predictions = (weights @ values.unsqueeze(-1)).squeeze(-1)  # (B, L)
-        if unbatched:
-            return predictions.squeeze(0), weights.squeeze(0)
-        return predictions, weights
+        if not torch.isfinite(self.w).all():
+            raise ValueError(f"w must be finite, got {self.w.item()} (did training diverge?)")
+        dtype, unbatched = queries.dtype, queries.dim() == 1
+        queries, keys, values, attn_mask = _batched(queries, keys, values, attn_mask)
+        w = self.w.to(queries.dtype)
+        half_gap = _half_gap_to_nearest(queries, keys, attn_mask)  # (B, L, S)
+        # As in nadaraya_watson, keys whose score overflows get -inf without passing through
+        # the product, so that w's gradient stays finite.
+        wd = w.detach()
+        far = ~torch.isfinite(half_gap * wd * wd)
+        # (gap * w) * w, not gap * w^2: w * w overflows float32 past w = 1.8e19
+        scores = -(half_gap.masked_fill(far, 0.0) * w) * w  # (B, L, S)
+        scores = scores.masked_fill(far, float("-inf"))
+        weights = masked_softmax(scores, attn_mask=attn_mask)  # (B, L, S)
+        return _pool(weights, values, unbatched, dtype)

@@ -6,19 +6,19 @@ All three share one forward signature::
 
     forward(queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None)
 
-Args (shapes in the package's legend):
-    queries: (B, L, query_size)
-    keys:    (B, S, key_size)
-    values:  (B, S, value_size)
-    valid_lens: optional int tensor (B,) or (B, L): keys beyond it are padding.
+Args (shapes in the package's legend; Ev is the value width):
+    queries: (B, L, query_size), finite floats.
+    keys:    (B, S, key_size), finite floats, same dtype.
+    values:  (B, S, Ev), finite floats, same dtype.
+    valid_lens: optional int tensor (B,) or (B, L), entries in [0, S]: keys
+        beyond it are padding.
     need_weights: when True, also return the attention weights.
     attn_mask: optional bool tensor (L, S) or (B, L, S), True = may attend.
 
 Returns:
-    output (B, L, value_size), or ``(output, weights)`` with weights (B, L, S)
-    when ``need_weights`` is True. The weights are the softmax output before
-    dropout. The last weights are also kept on ``self.attention_weights`` for
-    plotting; they are never read back in a computation.
+    output (B, L, Ev), or ``(output, weights)`` with weights (B, L, S) when
+    ``need_weights`` is True. The weights are the softmax output before dropout.
+    A query with no key to attend to gets zero weights and the zero vector.
 """
 
 from __future__ import annotations
@@ -36,22 +36,26 @@ def _check_size(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def _check_tensor(name: str, x) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() != 3:
+        raise ValueError(f"{name} must have 3 dimensions (B, length, size), got shape {tuple(x.shape)}")
+
+
 def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
               query_size: int | None = None, key_size: int | None = None) -> None:
     """Validate the shapes of queries (B, L, ·), keys (B, S, ·) and values (B, S, ·).
 
     ``query_size``/``key_size``, when given, are the last-axis sizes the caller
     expects. Raises TypeError for non-tensors and for non-float or mixed dtypes,
-    ValueError for wrong ranks, batch sizes, lengths or sizes, each message naming
-    what was expected and what came.
+    ValueError for wrong ranks, batch sizes, lengths, sizes or devices and for NaN
+    or infinite entries, each message naming what was expected and what came.
     """
     for name, x in (("queries", queries), ("keys", keys), ("values", values)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if not x.dtype.is_floating_point:
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-        if x.dim() != 3:
-            raise ValueError(f"{name} must have 3 dimensions (B, length, size), got shape {tuple(x.shape)}")
+        _check_tensor(name, x)
     if not queries.dtype == keys.dtype == values.dtype:
         raise TypeError(
             "queries, keys and values must have the same dtype: "
@@ -73,6 +77,10 @@ def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         raise ValueError(f"queries must have size {query_size} in their last dimension, got {queries.shape[-1]}")
     if key_size is not None and keys.shape[-1] != key_size:
         raise ValueError(f"keys must have size {key_size} in their last dimension, got {keys.shape[-1]}")
+    for name, x in (("queries", queries), ("keys", keys), ("values", values)):
+        # NaN or inf spreads to every output of its example: even a padded value times weight 0 is NaN
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} must be finite: got {int((~torch.isfinite(x)).sum())} NaN or infinite entries")
 
 
 class _Attention(nn.Module):
@@ -80,13 +88,15 @@ class _Attention(nn.Module):
 
     def __init__(self, dropout: float = 0.0):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.attention_weights: torch.Tensor | None = None  # for plotting only
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+            raise TypeError(f"dropout must be a number in [0, 1], got {type(dropout).__name__}")
+        self.dropout = nn.Dropout(dropout)  # raises ValueError outside [0, 1]
 
     def _attend(self, scores, values, valid_lens, attn_mask, need_weights):
+        if not isinstance(need_weights, bool):
+            raise TypeError(f"need_weights must be True or False, got {need_weights!r}")
         weights = masked_softmax(scores, valid_lens, attn_mask=attn_mask)  # (B, L, S)
-        self.attention_weights = weights.detach()
-        output = torch.bmm(self.dropout(weights), values)  # (B, L, S) @ (B, S, V) -> (B, L, V)
+        output = torch.bmm(self.dropout(weights), values)  # (B, L, S) @ (B, S, Ev) -> (B, L, Ev)
         return (output, weights) if need_weights else output
 
 
@@ -98,10 +108,12 @@ class DotProductAttention(_Attention):
         scaled: divide the scores by sqrt(D) (True, as in the Transformer), or
             not (plain dot-product attention).
 
-    Queries and keys must have the same size D. With ``scaled=True`` and no
+    Queries and keys must have the same size D >= 1. With ``scaled=True`` and no
     dropout this equals :func:`torch.nn.functional.scaled_dot_product_attention`
-    with ``attn_mask = attn.valid_lens_to_mask(valid_lens, L, S)``, except that a
-    query with no valid key gets the zero vector instead of NaN.
+    with ``attn_mask = attn.valid_lens_to_mask(valid_lens, L, S)`` (and ``&`` the
+    ``attn_mask``), a query with no valid key included: both give it the zero
+    vector and zero gradients. (Checked with PyTorch 2.13 on CPU, whose SDPA
+    zeroes fully masked rows; older releases returned NaN for them.)
     """
 
     def __init__(self, dropout: float = 0.0, scaled: bool = True):
@@ -111,13 +123,15 @@ class DotProductAttention(_Attention):
         self.scaled = scaled
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
-        """queries (B, L, D), keys (B, S, D), values (B, S, V) -> output (B, L, V) [, weights (B, L, S)]."""
+        """queries (B, L, D), keys (B, S, D), values (B, S, Ev) -> output (B, L, Ev) [, weights (B, L, S)]."""
         check_qkv(queries, keys, values)
         if queries.shape[-1] != keys.shape[-1]:
             raise ValueError(
                 "dot-product attention needs queries and keys of the same size D: "
                 f"got {queries.shape[-1]} and {keys.shape[-1]} (use AdditiveAttention for different sizes)"
             )
+        if queries.shape[-1] == 0:  # every score 0 / sqrt(0) = NaN
+            raise ValueError("dot-product attention needs queries and keys of size D >= 1, got D = 0")
         scores = torch.bmm(queries, keys.transpose(1, 2))  # (B, L, D) @ (B, D, S) -> (B, L, S)
         if self.scaled:
             scores = scores / math.sqrt(queries.shape[-1])
@@ -147,7 +161,7 @@ class AdditiveAttention(_Attention):
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
-        """queries (B, L, query_size), keys (B, S, key_size), values (B, S, V) -> output (B, L, V) [, weights]."""
+        """queries (B, L, query_size), keys (B, S, key_size), values (B, S, Ev) -> output (B, L, Ev) [, weights]."""
         check_qkv(queries, keys, values, self.query_size, self.key_size)
         scores = self.score(queries, self.project_keys(keys))  # (B, L, S)
         return self._attend(scores, values, valid_lens, attn_mask, need_weights)
@@ -158,16 +172,35 @@ class AdditiveAttention(_Attention):
         A decoder that scores many queries against the same keys, one step at a
         time, projects the keys once and passes the result to :meth:`score`.
         """
-        return self.W_k(keys)
+        _check_tensor("keys", keys)
+        if keys.shape[-1] != self.key_size:
+            raise ValueError(f"keys must have size {self.key_size} in their last dimension, got {keys.shape[-1]}")
+        return self.W_k(keys)  # (B, S, key_size) -> (B, S, h)
 
     def score(self, queries: torch.Tensor, projected_keys: torch.Tensor) -> torch.Tensor:
         """Additive scores of queries (B, L, query_size) against projected keys (B, S, h) -> (B, L, S).
 
-        No shape checks: :meth:`forward` validates its inputs before calling this.
+        Checks shapes and dtypes only (cheap, for a decoder calling it every step);
+        :meth:`forward` also checks that the inputs are finite.
         """
-        q = self.W_q(queries)  # (B, L, h)
+        _check_tensor("queries", queries)
+        _check_tensor("projected_keys", projected_keys)
+        num_hiddens = self.W_k.out_features
+        if queries.shape[-1] != self.query_size:
+            raise ValueError(f"queries must have size {self.query_size} in their last dimension, "
+                             f"got {queries.shape[-1]}")
+        if projected_keys.shape[-1] != num_hiddens:
+            raise ValueError(f"projected_keys must have size num_hiddens = {num_hiddens} in their last dimension, "
+                             f"got {projected_keys.shape[-1]} (pass keys through project_keys first)")
+        if queries.shape[0] != projected_keys.shape[0]:
+            raise ValueError(f"queries and projected_keys must have the same batch size B: "
+                             f"got {queries.shape[0]} and {projected_keys.shape[0]}")
+        if queries.dtype != projected_keys.dtype:
+            raise TypeError(f"queries and projected_keys must have the same dtype: "
+                            f"got {queries.dtype} and {projected_keys.dtype}")
+        q = self.W_q(queries)  # (B, L, query_size) -> (B, L, h)
         features = torch.tanh(q.unsqueeze(2) + projected_keys.unsqueeze(1))  # (B, L, 1, h) + (B, 1, S, h) -> (B, L, S, h)
-        return self.w_v(features).squeeze(-1)  # (B, L, S)
+        return self.w_v(features).squeeze(-1)  # (B, L, S, h) -> (B, L, S, 1) -> (B, L, S)
 
 
 class MultiplicativeAttention(_Attention):
@@ -191,7 +224,8 @@ class MultiplicativeAttention(_Attention):
         self.W = nn.Linear(key_size, query_size, bias=False)
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
-        """queries (B, L, query_size), keys (B, S, key_size), values (B, S, V) -> output (B, L, V) [, weights]."""
+        """queries (B, L, query_size), keys (B, S, key_size), values (B, S, Ev) -> output (B, L, Ev) [, weights]."""
         check_qkv(queries, keys, values, self.query_size, self.key_size)
-        scores = torch.bmm(queries, self.W(keys).transpose(1, 2))  # (B, L, q) @ (B, q, S) -> (B, L, S)
+        projected = self.W(keys)  # (B, S, key_size) -> (B, S, query_size)
+        scores = torch.bmm(queries, projected.transpose(1, 2))  # (B, L, q) @ (B, q, S) -> (B, L, S)
         return self._attend(scores, values, valid_lens, attn_mask, need_weights)

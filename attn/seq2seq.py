@@ -9,8 +9,10 @@ decoder shares one small interface, which :mod:`attn.train` and
 
 ``forward`` of a decoder runs on any number of steps T: T = 1 is one decoding step.
 
-Shapes (package legend): B batch, S source length, T target length, E embedding
-size, V vocabulary size; ``H`` is the GRU's hidden size and ``N`` its number of layers.
+Shapes (package legend): B batch, S source length, T target length, E model
+width (the GRU's hidden size), N number of stacked GRU layers, V vocabulary
+size. The size of a token embedding is spelled out as ``embed_size``, the
+additive attention's hidden size as ``h``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attn.masking import sequence_mask
+from attn.masking import masked_softmax, sequence_mask, valid_lens_to_mask
 from attn.scoring import AdditiveAttention
+
+
+def _check_size(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 @dataclass
@@ -30,12 +37,22 @@ class Seq2SeqConfig:
 
     src_vocab_size: int
     tgt_vocab_size: int
-    embed_size: int = 32    # E: size of a token embedding
-    num_hiddens: int = 64   # H: GRU hidden size (and the attention's hidden size)
+    embed_size: int = 32    # size of a token embedding
+    num_hiddens: int = 64   # E: model width, the GRU hidden size (and the attention's h by default)
     num_layers: int = 1     # N: stacked GRU layers in the encoder and in the decoder
     dropout: float = 0.0    # dropout between GRU layers (only used when num_layers > 1)
     attention: bool = True  # Bahdanau decoder (True) or the fixed-context baseline (False)
-    attention_hiddens: int | None = None  # hidden size of the additive attention (None: H)
+    attention_hiddens: int | None = None  # h: hidden size of the additive attention (None: E)
+
+    def __post_init__(self):
+        for name in ("src_vocab_size", "tgt_vocab_size", "embed_size", "num_hiddens", "num_layers"):
+            _check_size(name, getattr(self, name))
+        if self.attention_hiddens is not None:
+            _check_size("attention_hiddens", self.attention_hiddens)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.attention, bool):
+            raise ValueError(f"attention must be True or False, got {self.attention!r}")
 
 
 def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
@@ -49,6 +66,24 @@ def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
                          f"got values from {int(tokens.min())} to {int(tokens.max())}")
 
 
+def _check_src_valid_lens(src: torch.Tensor, src_valid_lens) -> None:
+    batch, num_steps = src.shape
+    if batch == 0:  # no sentence: there is no last token to read a state at
+        raise ValueError("src holds no sentence (B = 0): need at least one to encode")
+    if not isinstance(src_valid_lens, torch.Tensor) or tuple(src_valid_lens.shape) != (batch,):
+        got = (tuple(src_valid_lens.shape) if isinstance(src_valid_lens, torch.Tensor)
+               else type(src_valid_lens).__name__)
+        raise ValueError(f"src_valid_lens must be a tensor of shape (B,) = ({batch},), got {got}")
+    if src_valid_lens.dtype.is_floating_point or src_valid_lens.dtype == torch.bool:
+        raise TypeError(f"src_valid_lens must be an integer tensor, got dtype {src_valid_lens.dtype}")
+    if src_valid_lens.device != src.device:
+        raise ValueError(f"src and src_valid_lens must be on the same device, "
+                         f"got {src.device} and {src_valid_lens.device}")
+    if src_valid_lens.min() < 1 or src_valid_lens.max() > num_steps:
+        raise ValueError(f"src_valid_lens must lie in [1, S] = [1, {num_steps}], got values from "
+                         f"{int(src_valid_lens.min())} to {int(src_valid_lens.max())}")
+
+
 class Seq2SeqEncoder(nn.Module):
     """Embedding followed by a stack of GRU layers, blind to padding.
 
@@ -57,6 +92,13 @@ class Seq2SeqEncoder(nn.Module):
     padding holds. (The layers are separate ``nn.GRU`` modules because a stacked
     ``nn.GRU`` only returns the top layer's outputs; packed sequences would do the
     same job but are slow to train on CPU.)
+
+    Args:
+        vocab_size: V, the source vocabulary size.
+        embed_size: size of a token embedding.
+        num_hiddens: E, the GRU hidden size.
+        num_layers: N, stacked GRU layers.
+        dropout: dropout on the inputs of every layer above the first.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
@@ -74,51 +116,53 @@ class Seq2SeqEncoder(nn.Module):
         """Encode a batch of source sentences.
 
         Args:
-            src: (B, S) token ids.
-            src_valid_lens: (B,) number of real tokens per sentence, in [1, S].
+            src: (B, S) token ids, B >= 1.
+            src_valid_lens: (B,) integer number of real tokens per sentence, in [1, S].
 
         Returns:
-            ``outputs`` (B, S, H), top-layer state at every position (zero on
-            padding), and ``state`` (N, B, H), every layer's state after the last
+            ``outputs`` (B, S, E), top-layer state at every position (zero on
+            padding), and ``state`` (N, B, E), every layer's state after the last
             real token.
         """
         _check_tokens("src", src, self.vocab_size)
+        _check_src_valid_lens(src, src_valid_lens)
         batch, num_steps = src.shape
-        if not isinstance(src_valid_lens, torch.Tensor) or tuple(src_valid_lens.shape) != (batch,):
-            got = (tuple(src_valid_lens.shape) if isinstance(src_valid_lens, torch.Tensor)
-                   else type(src_valid_lens).__name__)
-            raise ValueError(f"src_valid_lens must be a tensor of shape (B,) = ({batch},), got {got}")
-        if src_valid_lens.min() < 1 or src_valid_lens.max() > num_steps:
-            raise ValueError(f"src_valid_lens must lie in [1, S] = [1, {num_steps}], got values from "
-                             f"{int(src_valid_lens.min())} to {int(src_valid_lens.max())}")
         mask = sequence_mask(src_valid_lens, num_steps).unsqueeze(-1)  # (B, S, 1), True on real tokens
         last = (src_valid_lens - 1).view(batch, 1, 1)  # (B, 1, 1): position of the last real token
-        x, states = self.embedding(src), []  # (B, S, E)
+        x, states = self.embedding(src), []  # (B, S, embed_size)
         for i, layer in enumerate(self.layers):
-            x, _ = layer(self.dropout(x) if i > 0 else x)  # (B, S, H); states past the end are ignored
+            x, _ = layer(self.dropout(x) if i > 0 else x)  # (B, S, E); states past the end are ignored
             x = x * mask  # zero on padding
-            states.append(x.gather(1, last.expand(-1, -1, x.shape[-1]))[:, 0])  # (B, H)
-        return x, torch.stack(states)  # (B, S, H), (N, B, H)
+            states.append(x.gather(1, last.expand(-1, -1, x.shape[-1]))[:, 0])  # (B, 1, E) -> (B, E)
+        return x, torch.stack(states)  # (B, S, E), (N, B, E)
 
 
 @dataclass
 class DecoderState:
     """What a decoder carries from one step to the next.
 
-    ``hidden`` (N, B, H) is the decoder GRU's state; ``enc_outputs`` (B, S, H)
-    and ``src_valid_lens`` (B,) are the source it attends to (or, for the
-    baseline, ``context`` (B, H), the encoder's final top-layer state).
+    ``hidden`` (N, B, E) is the decoder GRU's state; ``enc_outputs`` (B, S, E)
+    and ``src_valid_lens`` (B,) are the source it attends to; ``context`` (B, E)
+    is the encoder's final top-layer state (the baseline's fixed context).
+    An attention decoder also keeps what does not change while it decodes a
+    sentence: ``projected_keys`` (B, S, h), the keys after the attention's
+    ``W_k``, and ``attn_mask`` (B, 1, S), True on real source tokens.
     """
 
     hidden: torch.Tensor
     enc_outputs: torch.Tensor
     src_valid_lens: torch.Tensor
     context: torch.Tensor
+    projected_keys: torch.Tensor | None = None
+    attn_mask: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor) -> "DecoderState":
         """The state of the batch rows ``index`` (used by beam search)."""
-        return DecoderState(self.hidden[:, index], self.enc_outputs[index],
-                            self.src_valid_lens[index], self.context[index])
+        def pick(x):
+            return None if x is None else x[index]
+
+        return DecoderState(self.hidden[:, index], self.enc_outputs[index], self.src_valid_lens[index],
+                            self.context[index], pick(self.projected_keys), pick(self.attn_mask))
 
 
 class Seq2SeqDecoder(nn.Module):
@@ -126,7 +170,8 @@ class Seq2SeqDecoder(nn.Module):
 
     The context is the encoder's final top-layer state; it is concatenated with
     every input embedding, the encoder's final states start the decoder, and the
-    output layer reads the GRU output together with the context.
+    output layer reads the GRU output together with the context. Arguments as
+    for :class:`Seq2SeqEncoder`, with V the target vocabulary size.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
@@ -139,16 +184,17 @@ class Seq2SeqDecoder(nn.Module):
         self.dense = nn.Linear(2 * num_hiddens, vocab_size)  # reads [GRU output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
+        """State from ``enc_outputs`` (B, S, E), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
         return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
 
     def forward(self, tgt_in: torch.Tensor, state: DecoderState):
         """Args: ``tgt_in`` (B, T) ids, ``state``. Returns logits (B, T, V), new state, None."""
         _check_tokens("tgt_in", tgt_in, self.vocab_size)
-        embedded = self.embedding(tgt_in)  # (B, T, E)
-        context = state.context.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, H) -> (B, T, H)
-        outputs, hidden = self.rnn(torch.cat([embedded, context], dim=-1), state.hidden)  # (B, T, H)
+        embedded = self.embedding(tgt_in)  # (B, T, embed_size)
+        context = state.context.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, E) -> (B, T, E)
+        outputs, hidden = self.rnn(torch.cat([embedded, context], dim=-1), state.hidden)  # (B, T, E)
         new_state = DecoderState(hidden, state.enc_outputs, state.src_valid_lens, state.context)
-        return self.dense(torch.cat([outputs, context], dim=-1)), new_state, None  # (B, T, 2H) -> (B, T, V)
+        return self.dense(torch.cat([outputs, context], dim=-1)), new_state, None  # (B, T, 2E) -> (B, T, V)
 
 
 class BahdanauDecoder(nn.Module):
@@ -160,7 +206,11 @@ class BahdanauDecoder(nn.Module):
     before the GRU step (Bahdanau et al., 2015). As in the baseline, the output
     layer reads the GRU output together with the context, and the encoder's
     final states start the decoder. ``attention_hiddens`` is the additive
-    attention's hidden size (default: H).
+    attention's hidden size h (default: E).
+
+    The keys are the same at every step, so :meth:`init_state` projects them
+    (``W_k k_j``) and builds the padding mask once per sentence; each step only
+    projects its query.
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
@@ -174,7 +224,10 @@ class BahdanauDecoder(nn.Module):
         self.dense = nn.Linear(2 * num_hiddens, vocab_size)  # reads [GRU output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
-        return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
+        """State from ``enc_outputs`` (B, S, E), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
+        projected_keys = self.attention.project_keys(enc_outputs)  # (B, S, E) -> (B, S, h)
+        attn_mask = valid_lens_to_mask(src_valid_lens, 1, enc_outputs.shape[1])  # (B, 1, S)
+        return DecoderState(enc_state, enc_outputs, src_valid_lens, enc_state[-1], projected_keys, attn_mask)
 
     def forward(self, tgt_in: torch.Tensor, state: DecoderState):
         """Decode ``tgt_in`` (B, T) step by step.
@@ -184,20 +237,23 @@ class BahdanauDecoder(nn.Module):
             row t says how much each source position contributed at step t.
         """
         _check_tokens("tgt_in", tgt_in, self.vocab_size)
-        embedded = self.embedding(tgt_in)  # (B, T, E)
-        hidden, keys = state.hidden, state.enc_outputs  # (N, B, H), (B, S, H)
+        if state.projected_keys is None or state.attn_mask is None:
+            raise ValueError("BahdanauDecoder needs a state made by its own init_state (with projected keys)")
+        embedded = self.embedding(tgt_in)  # (B, T, embed_size)
+        hidden, values = state.hidden, state.enc_outputs  # (N, B, E), (B, S, E)
         outputs, weights = [], []
-        for x_t in embedded.unbind(dim=1):  # T steps, each (B, E)
-            query = hidden[-1].unsqueeze(1)  # (B, 1, H): previous top-layer state
-            # keys = values = encoder outputs; padded source positions get weight 0
-            context, w = self.attention(query, keys, keys, state.src_valid_lens,
-                                        need_weights=True)  # (B, 1, H), (B, 1, S)
-            x = torch.cat([x_t.unsqueeze(1), context], dim=-1)  # (B, 1, E + H)
-            out, hidden = self.rnn(x, hidden)  # (B, 1, H), (N, B, H)
-            outputs.append(torch.cat([out, context], dim=-1))  # (B, 1, 2H)
+        for x_t in embedded.unbind(dim=1):  # T steps, each (B, embed_size)
+            query = hidden[-1].unsqueeze(1)  # (B, 1, E): previous top-layer state
+            scores = self.attention.score(query, state.projected_keys)  # (B, 1, S)
+            w = masked_softmax(scores, attn_mask=state.attn_mask)  # (B, 1, S); padded source positions get 0
+            context = torch.bmm(self.attention.dropout(w), values)  # (B, 1, S) @ (B, S, E) -> (B, 1, E)
+            x = torch.cat([x_t.unsqueeze(1), context], dim=-1)  # (B, 1, embed_size + E)
+            out, hidden = self.rnn(x, hidden)  # (B, 1, E), (N, B, E)
+            outputs.append(torch.cat([out, context], dim=-1))  # (B, 1, 2E)
             weights.append(w)
-        new_state = DecoderState(hidden, keys, state.src_valid_lens, state.context)
-        return self.dense(torch.cat(outputs, dim=1)), new_state, torch.cat(weights, dim=1)  # (B, T, 2H) -> (B, T, V)
+        new_state = DecoderState(hidden, values, state.src_valid_lens, state.context, state.projected_keys,
+                                 state.attn_mask)
+        return self.dense(torch.cat(outputs, dim=1)), new_state, torch.cat(weights, dim=1)  # (B, T, 2E) -> (B, T, V)
 
 
 class EncoderDecoder(nn.Module):
@@ -205,27 +261,36 @@ class EncoderDecoder(nn.Module):
 
     ``forward(src, src_valid_lens, tgt_in)`` returns ``(logits (B, T, V), weights)``
     with ``weights`` (B, T, S) for an attention decoder and None otherwise.
-    ``init_state`` and ``step`` serve step-by-step decoding.
+    ``init_state`` and ``step`` serve step-by-step decoding; ``tgt_vocab_size``
+    lets a decoding loop check its ``<bos>`` and ``<eos>`` ids.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
 
+    @property
+    def tgt_vocab_size(self) -> int:
+        """V of the target vocabulary: the decoder's output size."""
+        return self.decoder.vocab_size
+
     def init_state(self, src: torch.Tensor, src_valid_lens: torch.Tensor) -> DecoderState:
-        enc_outputs, enc_state = self.encoder(src, src_valid_lens)
+        """Encode ``src`` (B, S) with ``src_valid_lens`` (B,) into the decoder's first state."""
+        enc_outputs, enc_state = self.encoder(src, src_valid_lens)  # (B, S, E), (N, B, E)
         return self.decoder.init_state(enc_outputs, enc_state, src_valid_lens)
 
     def step(self, tokens: torch.Tensor, state: DecoderState):
         """One decoding step: ``tokens`` (B,) -> logits (B, V), state, weights (B, S) or None."""
-        logits, state, weights = self.decoder(tokens.unsqueeze(1), state)
+        logits, state, weights = self.decoder(tokens.unsqueeze(1), state)  # (B, 1, V), state, (B, 1, S)
         return logits[:, 0], state, None if weights is None else weights[:, 0]
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor, tgt_in: torch.Tensor):
-        if src.shape[0] != tgt_in.shape[0]:
+        """``src`` (B, S), ``src_valid_lens`` (B,), ``tgt_in`` (B, T) -> logits (B, T, V), weights or None."""
+        state = self.init_state(src, src_valid_lens)  # checks src and src_valid_lens
+        if isinstance(tgt_in, torch.Tensor) and tgt_in.dim() == 2 and tgt_in.shape[0] != src.shape[0]:
             raise ValueError("src and tgt_in must have the same batch size B: "
-                             f"got {src.shape[0]} and {tgt_in.shape[0]}")
-        logits, _, weights = self.decoder(tgt_in, self.init_state(src, src_valid_lens))
+                             f"got {src.shape[0]} and {tgt_in.shape[0]}")  # the decoder checks the rest
+        logits, _, weights = self.decoder(tgt_in, state)
         return logits, weights
 
 

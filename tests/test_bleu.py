@@ -74,9 +74,36 @@ def test_bad_inputs():
         sentence_bleu("the cat", REF)
     with pytest.raises(TypeError, match="references must be tokenized"):
         corpus_bleu([REF], ["the cat"])
+    with pytest.raises(TypeError, match="outputs must be a list of tokenized sentences, got str"):
+        corpus_bleu("the cat", "the dog")  # would otherwise compare characters
+    with pytest.raises(TypeError, match="references must be a list of tokenized sentences, got NoneType"):
+        corpus_bleu([REF], None)
+    with pytest.raises(TypeError, match="references must be tokenized .* got NoneType"):
+        corpus_bleu([REF], [None])
+    with pytest.raises(TypeError, match="outputs must be tokenized .* got int"):
+        sentence_bleu(5, REF)
+    with pytest.raises(TypeError, match="outputs must be tokenized .* got list"):
+        sentence_bleu([1, 2, 3], REF)  # token ids, not tokens
+    with pytest.raises(ValueError, match="max_n must be a positive int, got True"):
+        sentence_bleu(REF, REF, max_n=True)
+    with pytest.raises(ValueError, match="sacrebleu_corpus needs at least one sentence"):
+        sacrebleu_corpus([], [])
     with pytest.raises(ValueError, match="need one reference per output: got 2 outputs and 1 references"):
         corpus_bleu([REF, REF], [REF])
     with pytest.raises(ValueError, match="max_n must be a positive int, got 0"):
         sentence_bleu(REF, REF, max_n=0)
     with pytest.raises(ValueError, match="at least one sentence"):
         corpus_bleu([], [])
+
+
+def test_helpers_reject_bad_inputs():
+    with pytest.raises(ValueError, match="the n-gram order must be a positive int, got 0"):
+        clipped_matches(REF, REF, 0)
+    with pytest.raises(ValueError, match="the n-gram order must be a positive int, got 0"):
+        ngram_counts(REF, 0)
+    with pytest.raises(TypeError, match="output must be tokenized"):
+        clipped_matches("the cat", REF, 1)
+    with pytest.raises(ValueError, match="output_len must be an int >= 0 .* got -1"):
+        brevity_penalty(-1, 7)
+    with pytest.raises(ValueError, match="reference_len must be an int >= 0 .* got 2.5"):
+        brevity_penalty(3, 2.5)

@@ -63,3 +63,60 @@ def test_chapter_follows_the_template(path):
     # unless each page's bibliography has its own key prefix.
     assert re.search(r":keyprefix: [a-z0-9]+-", markdown), "the page bibliography needs a :keyprefix:"
     assert "assert" in code, "the chapter asserts none of its claims"
+
+
+# --- Code a reader sees: solutions that run, lines that fit the page -------------------------
+
+SOLUTION = re.compile(r"(`{3,})\{solution\}[^\n]*\n(.*?)\n\1(?=\s*$|\n)", re.S | re.M)
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)\n```", re.S)
+MAX_CODE_LINE = 88  # characters that fit the HTML column without scrolling
+
+
+def solution_code(cells):
+    """(label, code) of every ```python block inside a {solution} directive, in page order."""
+    blocks = []
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            continue
+        for match in SOLUTION.finditer("".join(cell["source"])):
+            label = match.group(0).split("}", 1)[1].split("\n", 1)[0].strip()
+            blocks += [(label, code) for code in PYTHON_BLOCK.findall(match.group(2))]
+    return blocks
+
+
+def test_solution_blocks_are_found():
+    cells = [{"cell_type": "markdown", "source": [
+        "````{solution} ex-a\n:class: dropdown\nText.\n\n```python\nx = 1\n```\n````\n\n"
+        "```{solution} ex-b\n:class: dropdown\nNo code.\n```\n"]}]
+    assert solution_code(cells) == [("ex-a", "x = 1")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_the_page(path):
+    cells = json.loads(path.read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    sources += [code for _, code in solution_code(cells)]
+    long = [line for source in sources for line in source.splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long, f"{len(long)} code lines longer than {MAX_CODE_LINE} characters, e.g. {long[0]!r}"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if solution_code(json.loads(p.read_text())["cells"])],
+                         ids=lambda p: p.name)
+def test_solution_code_runs_where_it_stands(path):
+    """Run the chapter, then each solution's code in the same kernel, as a reader at the end would."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    blocks = solution_code(nb.cells)
+    first_solution = len(nb.cells)
+    for label, code in blocks:
+        nb.cells.append(nbformat.v4.new_code_cell(code, metadata={"solution": label}))
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except Exception as error:  # CellExecutionError names the failing code; add which solution
+        failing = [c.metadata.get("solution") for c in nb.cells[first_solution:]
+                   if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        raise AssertionError(f"solution code of {failing or 'a chapter cell'} failed: {error}") from None

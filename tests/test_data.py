@@ -1,6 +1,7 @@
-"""Tests of attn.synthetic and attn.data: the grammar, the Tatoeba reader, Vocab, arrays, loaders."""
+"""Tests of attn.data: the splits it re-exports, the Tatoeba reader, Vocab, arrays, loaders.
 
-import re
+The French grammar of attn.synthetic is checked in test_synthetic.py.
+"""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from attn.data import (BucketBatchSampler, Vocab, build_array, load_translation_data, preprocess,
                        read_tatoeba, split_pairs, tokenize)
 from attn import synthetic
-from attn.synthetic import ENDINGS, VERBS, Splits, SyntheticConfig, synthetic_splits
+from attn.synthetic import Splits, SyntheticConfig, synthetic_splits
 
 SMALL = SyntheticConfig(seed=1, num_train=1500, num_valid=100, num_test=200)
 
@@ -39,28 +40,6 @@ def test_lengths_respect_max_len_and_reach_long_sentences(splits):
     assert max(lengths) <= SMALL.max_len and max(lengths) >= SMALL.max_len - 4
     assert min(lengths) >= 4
     assert all(s[-1] == "." and t[-1] == "." for s, t in splits.train)
-
-
-def test_french_grammar(splits):
-    pairs = [(" ".join(s), " ".join(t)) for s, t in splits.train]
-    # Adjectives follow the noun and agree with it in gender and number.
-    red_cars = [(s, t) for s, t in pairs if "the red cars" in s]
-    assert red_cars and all("les voitures rouges" in t for _, t in red_cars)
-    white_box = [(s, t) for s, t in pairs if "a white box" in s]
-    assert white_box and all("une boîte blanche" in t for _, t in white_box)
-    # ne ... pas around the conjugated verb, and the verb agrees with its subject.
-    verbs = "|".join(v[2][:-2] for v in VERBS)
-    for english, french in pairs:
-        assert french.count(" ne ") == english.count(" not ")
-        tokens = french.split()
-        assert all(tokens[i + 2] == "pas" for i, token in enumerate(tokens) if token == "ne")
-        if english.startswith("we "):
-            assert re.match(rf"nous (ne )?({verbs}){ENDINGS['1p']}\b", french), french
-        if english.startswith("they "):
-            assert re.match(rf"ils (ne )?({verbs}){ENDINGS['3p']}\b", french), french
-        assert "près de le" not in french  # de + le contracts to du
-    negated = [t for s, t in pairs if s.startswith("i do not ")]
-    assert negated and all(re.match(rf"je ne ({verbs})e pas ", t) for t in negated)
 
 
 def test_bad_synthetic_configs(monkeypatch):
@@ -95,6 +74,27 @@ def test_tatoeba_two_and_three_columns_and_blank_lines(tmp_path):
     assert read_tatoeba(path, max_pairs=2)[-1] == (["hi", "."], ["salut", "!"])
 
 
+@pytest.mark.parametrize("max_pairs", [0, -1, 1.5, True])
+def test_tatoeba_max_pairs_must_be_positive(tmp_path, max_pairs):
+    path = write(tmp_path, "Go.\tVa !\nHi.\tSalut !\n")
+    with pytest.raises(ValueError, match=rf"max_pairs must be an int >= 1 or None, got {max_pairs!r}"):
+        read_tatoeba(path, max_pairs=max_pairs)
+
+
+def test_tatoeba_byte_order_mark_is_not_part_of_the_first_token(tmp_path):
+    path = tmp_path / "fra.txt"
+    path.write_text("Go.\tVa !\nHi.\tSalut !\n", encoding="utf-8-sig")  # starts with EF BB BF
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    assert read_tatoeba(path) == [(["go", "."], ["va", "!"]), (["hi", "."], ["salut", "!"])]
+
+
+def test_tatoeba_bytes_that_are_not_utf8_name_file_and_line(tmp_path):
+    path = tmp_path / "fra.txt"
+    path.write_bytes("Go.\tVa !\nCoffee.\tCafé.\n".encode("latin-1"))  # é is one byte, E9, in Latin-1
+    with pytest.raises(ValueError, match=r"fra.txt, line 2: not valid UTF-8 \(invalid continuation byte at byte 12 "):
+        read_tatoeba(path)
+
+
 def test_tatoeba_malformed_lines_name_their_number(tmp_path):
     path = write(tmp_path, "Go.\tVa !\n\nno tab on this line\n")
     with pytest.raises(ValueError, match=r"line 3: expected 2 or 3 tab-separated columns .* got 1"):
@@ -114,8 +114,29 @@ def test_vocab():
     assert vocab["b"] == 4 and vocab["rare"] == vocab.unk and vocab[["a", "zzz"]] == [5, 3]
     assert vocab.to_tokens([4, 5, 2]) == ["b", "a", "<eos>"] and vocab.to_tokens(torch.tensor([5])) == ["a"]
     assert vocab.to_tokens(4) == "b" and len(vocab) == 6
-    with pytest.raises(ValueError, match="min_freq must be >= 1, got 0"):
+    assert Vocab(s for s in [["a"], ["b", "a"]]).idx_to_token[4:] == ["a", "b"]  # any iterable of sentences
+    with pytest.raises(ValueError, match="min_freq must be an int >= 1, got 0"):
         Vocab([], min_freq=0)
+    with pytest.raises(ValueError, match="min_freq must be an int >= 1, got 1.5"):
+        Vocab([], min_freq=1.5)
+    with pytest.raises(ValueError, match=r"token index must lie in \[0, 5\], got -1"):
+        vocab.to_tokens([4, -1])  # a negative index would silently be the last token
+    with pytest.raises(ValueError, match=r"token index must lie in \[0, 5\], got 6"):
+        vocab.to_tokens(6)
+
+
+def test_sentences_must_be_lists_of_tokens():
+    # A string where a list of tokens belongs used to give a vocabulary of characters.
+    with pytest.raises(TypeError, match=r"sentences must be lists of tokens, got a str at index 0 \('the cat sat .'\); "
+                                        r"use str.split\(\) or attn.tokenize"):
+        Vocab(["the cat sat ."])
+    with pytest.raises(TypeError, match="sentences must be a list of sentences, each a list of tokens, got a str"):
+        Vocab("the cat sat .")
+    vocab = Vocab([["a", "b"]])
+    with pytest.raises(TypeError, match="got a str at index 1"):
+        build_array([["a"], "a b"], vocab, num_steps=4)
+    with pytest.raises(TypeError, match="sentences must hold str tokens, got a int in the sentence at index 0"):
+        build_array([[4, 5]], vocab, num_steps=4)
 
 
 def test_build_array_pads_and_truncates():
@@ -124,8 +145,10 @@ def test_build_array_pads_and_truncates():
     a, b, c = vocab[["a", "b", "c"]]
     assert array.tolist() == [[a, 2, 0, 0], [a, b, c, 2], [a, b, c, c]]  # the last lost its <eos>
     assert valid.tolist() == [2, 4, 4]
-    with pytest.raises(ValueError, match="num_steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="num_steps must be an int >= 1, got 0"):
         build_array([["a"]], vocab, 0)
+    empty, empty_valid = build_array([], vocab, num_steps=3)
+    assert empty.shape == (0, 3) and empty_valid.shape == (0,)
 
 
 def test_bucket_sampler_covers_everything_once_and_repeats_for_a_seed():
@@ -138,8 +161,10 @@ def test_bucket_sampler_covers_everything_once_and_repeats_for_a_seed():
     sampler.set_epoch(0)
     assert list(sampler) == batches
     assert batches != list(BucketBatchSampler(lengths, 10, seed=4))
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         BucketBatchSampler(lengths, 0)
+    with pytest.raises(ValueError, match=r"lengths must be a tensor of shape \(number of examples,\), got \(103, 1\)"):
+        BucketBatchSampler(lengths[:, None], 10)
 
 
 def test_loaders_give_trimmed_consistent_batches(splits):
@@ -160,6 +185,23 @@ def test_loaders_give_trimmed_consistent_batches(splits):
         load_translation_data(Splits([], [], []))
 
 
+@pytest.mark.parametrize("empty", ["valid", "test"])
+def test_loaders_need_pairs_in_every_split(splits, empty):
+    # An empty split used to give a loader without batches, whose loss divides by zero.
+    parts = {"train": splits.train[:20], "valid": splits.valid[:5], "test": splits.test[:5], empty: []}
+    name = "validation" if empty == "valid" else "test"
+    with pytest.raises(ValueError, match=f"the {name} split is empty"):
+        load_translation_data(Splits(**parts))
+
+
+def test_loaders_reject_untokenized_pairs(splits):
+    parts = Splits(splits.train[:20], [("go .", "va !")], splits.test[:5])
+    with pytest.raises(TypeError, match="sentences must be lists of tokens, got a str at index 0"):
+        load_translation_data(parts)
+    with pytest.raises(TypeError, match=r"pairs must be \(source_tokens, target_tokens\) pairs"):
+        load_translation_data(Splits(splits.train[:20], [(["go"], ["va"], "extra")], splits.test[:5]))
+
+
 def test_split_pairs_drops_repeated_sources_and_is_deterministic():
     pairs = [([w], [w.upper()]) for w in "abcdefghij"] + [(["a"], ["other"])]
     splits = split_pairs(pairs, num_valid=2, num_test=3, seed=0)
@@ -170,3 +212,20 @@ def test_split_pairs_drops_repeated_sources_and_is_deterministic():
     assert split_pairs(pairs, 2, 3, seed=0) == splits and split_pairs(pairs, 2, 3, seed=1) != splits
     with pytest.raises(ValueError, match="10 distinct pairs leave nothing to train on"):
         split_pairs(pairs, 5, 5)
+
+
+def test_split_pairs_errors():
+    pairs = [([w], [w.upper()]) for w in "abcdefghij"]
+    with pytest.raises(ValueError, match="num_valid must be an int >= 0, got -1"):
+        split_pairs(pairs, num_valid=-1, num_test=2)
+    with pytest.raises(ValueError, match="num_test must be an int >= 0, got -2"):
+        split_pairs(pairs, num_valid=1, num_test=-2)
+    with pytest.raises(ValueError, match="num_valid must be an int >= 0, got 1.5"):
+        split_pairs(pairs, num_valid=1.5, num_test=2)
+    with pytest.raises(ValueError, match="0 distinct pairs leave nothing to train on"):
+        split_pairs([], 0, 0)
+    # Strings used to be split into characters: "go ." and "go !" would count as the same source.
+    with pytest.raises(TypeError, match="source sentences must be lists of tokens, got a str at index 0"):
+        split_pairs([("go .", "va !")] * 5, 1, 1)
+    with pytest.raises(TypeError, match=r"pairs must be \(source_tokens, target_tokens\) pairs"):
+        split_pairs([(["a"], ["A"], ["extra"])], 0, 0)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from attn import (KERNELS, ParametricAttentionPooling, leave_one_out_mask, make_regression_data,
                   nadaraya_watson, regression_target)
+from attn.pooling import gaussian_kernel
 
 # The textbook kernels, written out with the math module, one number at a time.
 SCALAR_KERNELS = {
@@ -203,13 +204,113 @@ def test_gradients_stay_finite_when_keys_fall_outside_the_window():
         assert torch.isfinite(t.grad).all()
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov"])
+@pytest.mark.parametrize("bandwidth", [0.3, 1.5])
+def test_gradcheck_bandwidth_tensor_float64(kernel, bandwidth):
+    queries, keys, values = random_problem(seed=7, num_queries=4, num_keys=6, batch=2)
+    h = torch.tensor(bandwidth, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda h: nadaraya_watson(queries, keys, values, kernel=kernel, bandwidth=h)[0], (h,))
+
+
+# --- Stable at any bandwidth, w and dtype -----------------------------------------------------
+
+def nearest_neighbour(queries, keys, values):
+    """Plain Python: the value of the key nearest to each query."""
+    return torch.tensor([values[min(range(len(keys)), key=lambda j: abs(q - keys[j]))].item()
+                         for q in queries.tolist()], dtype=values.dtype)
+
+
+@pytest.mark.parametrize("bandwidth", [1e-3, 1e-25, 1e-300])
+def test_tiny_bandwidth_is_nearest_neighbour_regression(bandwidth):
+    queries, keys, values = random_problem(seed=8, dtype=torch.float32)
+    pred, weights = nadaraya_watson(queries, keys, values, bandwidth=bandwidth)
+    assert torch.equal(pred, nearest_neighbour(queries, keys, values))
+    assert torch.equal(weights.max(-1).values, torch.ones(7))  # one-hot rows, no NaN
+    # a query exactly between two keys splits its weight between them
+    pred, weights = nadaraya_watson(torch.tensor([1.0]), torch.tensor([0.0, 2.0, 5.0]),
+                                    torch.tensor([4.0, 8.0, 0.0]), bandwidth=bandwidth)
+    assert torch.equal(weights, torch.tensor([[0.5, 0.5, 0.0]])) and pred.item() == 6.0
+
+
+def test_tiny_bandwidth_with_leave_one_out_uses_the_nearest_other_point():
+    _, keys, values = random_problem(seed=9, num_keys=9, dtype=torch.float32)
+    pred, weights = nadaraya_watson(keys, keys, values, bandwidth=1e-25, attn_mask=leave_one_out_mask(9))
+    for i in range(9):
+        others = torch.arange(9) != i
+        assert pred[i] == nearest_neighbour(keys[i:i + 1], keys[others], values[others])[0]
+    assert torch.all(weights.diagonal() == 0)
+
+
+def test_huge_bandwidth_is_average_pooling():
+    queries, keys, values = random_problem(seed=10, dtype=torch.float32)
+    pred, weights = nadaraya_watson(queries, keys, values, bandwidth=1e300)
+    torch.testing.assert_close(weights, torch.full((7, 11), 1 / 11))
+    torch.testing.assert_close(pred, values.mean().expand(7))
+
+
+def test_parametric_with_huge_w_is_nearest_neighbour_regression():
+    queries, keys, values = random_problem(seed=11, dtype=torch.float32)
+    for w in [1e20, -1e30]:
+        pred, _ = ParametricAttentionPooling(init_w=w)(queries, keys, values)
+        assert torch.equal(pred, nearest_neighbour(queries, keys, values))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_queries_far_from_the_keys_match_float64(dtype):
+    """(q - k)^2 is about 9e4 here, beyond float16's largest number (65504)."""
+    gen = torch.Generator().manual_seed(12)
+    queries = (295 + 10 * torch.rand(6, generator=gen)).to(dtype)
+    keys, values = (5 * torch.rand(8, generator=gen)).to(dtype), torch.randn(8, generator=gen).to(dtype)
+    expected, expected_weights = nadaraya_watson(queries.double(), keys.double(), values.double())
+    pred, weights = nadaraya_watson(queries, keys, values)
+    assert pred.dtype == weights.dtype == dtype
+    torch.testing.assert_close(pred.double(), expected, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(weights.double(), expected_weights, atol=1e-2, rtol=0)
+    model_pred, _ = ParametricAttentionPooling(init_w=1.0)(queries, keys, values)
+    torch.testing.assert_close(model_pred.double(), expected, atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("bandwidth, w", [(1e-25, 1e20), (1e-9, 1e37), (1e30, 1e-30)])
+def test_gradients_stay_finite_at_extreme_bandwidths_and_w(bandwidth, w):
+    queries, keys, values = (t.requires_grad_() for t in random_problem(seed=13, dtype=torch.float32))
+    h = torch.tensor(bandwidth, requires_grad=True)
+    model = ParametricAttentionPooling(init_w=w)
+    (nadaraya_watson(queries, keys, values, bandwidth=h)[0].sum() + model(queries, keys, values)[0].sum()).backward()
+    for t in (queries, keys, values, h, model.w):
+        assert torch.isfinite(t.grad).all()
+    # each of the 2 x 7 predictions is a weighted average of the values: weights summing to 1
+    torch.testing.assert_close(values.grad.sum(), torch.tensor(2 * 7.0))
+
+
+def test_every_key_masked_gives_zero_weights_and_prediction():
+    queries, keys, values = random_problem(seed=14, num_queries=3, num_keys=4)
+    mask = torch.tensor([[True, False, True, True], [False] * 4, [False, False, False, True]])
+    for bandwidth in [1.0, 1e-25]:
+        pred, weights = nadaraya_watson(queries, keys, values, bandwidth=bandwidth, attn_mask=mask)
+        assert torch.equal(weights[1], torch.zeros(4, dtype=torch.float64)) and pred[1] == 0
+        assert weights[2, 3] == 1 and pred[2] == values[3]
+    pred, weights = ParametricAttentionPooling()(queries, keys, values, attn_mask=mask)
+    assert torch.equal(weights[1], torch.zeros(4)) and pred[1] == 0
+
+
+@pytest.mark.parametrize("batch, num_queries", [(0, 7), (2, 0)])
+def test_empty_batch_or_no_queries_give_empty_results(batch, num_queries):
+    _, keys, values = random_problem(seed=15, batch=batch)
+    queries = torch.rand(batch, num_queries, dtype=torch.float64)
+    for kernel in sorted(KERNELS):
+        pred, weights = nadaraya_watson(queries, keys, values, kernel=kernel)
+        assert pred.shape == (batch, num_queries) and weights.shape == (batch, num_queries, 11)
+    pred, weights = ParametricAttentionPooling().double()(queries, keys, values)
+    assert pred.shape == (batch, num_queries) and weights.shape == (batch, num_queries, 11)
+
+
 # --- The parametric model ---------------------------------------------------------------------
 
 def test_parametric_equals_gaussian_nadaraya_watson_with_bandwidth_one_over_w():
     queries, keys, values = random_problem(seed=6, batch=2, dtype=torch.float32)
     for w in [1.0, -2.5, 0.25]:  # exactly representable in float32
         model = ParametricAttentionPooling(init_w=w)
-        assert isinstance(model.w, torch.nn.Parameter) and model.w.item() == w
+        assert dict(model.named_parameters()).keys() == {"w"} and model.w.item() == w  # w is trained
         pred, weights = model(queries, keys, values)
         expected_pred, expected_weights = nadaraya_watson(queries, keys, values, bandwidth=1 / abs(w))
         torch.testing.assert_close(weights, expected_weights)
@@ -288,8 +389,30 @@ def test_errors_name_expected_and_actual():
          lambda: nadaraya_watson(q, k, v, attn_mask=torch.ones(3, 5))),
         (ValueError, r"attn_mask must have shape \(L, S\) = \(3, 5\) or \(B, L, S\) = \(1, 3, 5\), got \(5, 3\)",
          lambda: nadaraya_watson(q, k, v, attn_mask=torch.ones(5, 3, dtype=torch.bool))),
+        (ValueError, "queries must be finite: got 1 NaN or infinite entries",
+         lambda: nadaraya_watson(torch.tensor([0.0, float("nan"), 1.0]), k, v)),
+        (ValueError, "keys must be finite: got 2 NaN or infinite entries",
+         lambda: nadaraya_watson(q, torch.tensor([0.0, float("inf"), 1.0, -float("inf"), 2.0]), v)),
+        (ValueError, "values must be finite: got 1 NaN or infinite entries",
+         lambda: nadaraya_watson(q, k, torch.tensor([0.0, 1.0, float("nan"), 2.0, 3.0]), kernel="boxcar")),
+        (ValueError, "values must be finite",
+         lambda: ParametricAttentionPooling()(q, k, torch.tensor([0.0, 1.0, float("nan"), 2.0, 3.0]))),
+        (ValueError, "queries and keys are too far apart for torch.float32: |q - k| overflows",
+         lambda: nadaraya_watson(torch.tensor([3e38]), torch.tensor([-3e38]), torch.tensor([1.0]))),
+        (TypeError, "bandwidth must be a number, got bool",
+         lambda: nadaraya_watson(q, k, v, bandwidth=True)),
+        (TypeError, r"bandwidth must be a number or a one-element float tensor, got a torch.int64 tensor of shape \(\)",
+         lambda: nadaraya_watson(q, k, v, bandwidth=torch.tensor(1))),
+        (TypeError, "attn_mask must be a bool tensor \\(True = may attend\\), got list",
+         lambda: nadaraya_watson(q, k, v, attn_mask=[[True] * 5] * 3)),
+        (ValueError, r"attn_mask must have shape \(L, S\) = \(3, 5\) or \(B, L, S\) = \(1, 3, 5\), got \(2, 3, 5\)",
+         lambda: nadaraya_watson(q, k, v, attn_mask=torch.ones(2, 3, 5, dtype=torch.bool))),
         (TypeError, "init_w must be a number, got str",
          lambda: ParametricAttentionPooling(init_w="1")),
+        (TypeError, "init_w must be a number, got bool",
+         lambda: ParametricAttentionPooling(init_w=True)),
+        (ValueError, "init_w must be a finite non-zero number, got inf",
+         lambda: ParametricAttentionPooling(init_w=float("inf"))),
         (ValueError, "init_w must be a finite non-zero number, got 0.0",
          lambda: ParametricAttentionPooling(init_w=0.0)),
         (ValueError, "keys and values must have the same length S: got 5 and 4",
@@ -300,3 +423,31 @@ def test_errors_name_expected_and_actual():
     for error, message, call in cases:
         with pytest.raises(error, match=message):
             call()
+
+
+def test_parametric_rejects_a_diverged_w():
+    model = ParametricAttentionPooling()
+    with torch.no_grad():
+        model.w.fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"w must be finite, got nan \(did training diverge\?\)"):
+        model(torch.rand(3), torch.rand(5), torch.rand(5))
+
+
+def test_kernel_and_data_helpers_reject_bad_input():
+    with pytest.raises(TypeError, match=r"kernel takes a floating-point tensor u = \(q - k\) / h, got float"):
+        gaussian_kernel(0.5)
+    for kernel in KERNELS.values():
+        with pytest.raises(TypeError, match="got dtype torch.int64"):
+            kernel(torch.arange(3))
+    with pytest.raises(ValueError, match=r"x must be finite and >= 0 \(x\^0.8 is NaN below 0\), got min -1.0"):
+        regression_target(torch.tensor([0.0, -1.0]))
+    with pytest.raises(ValueError, match="x must be finite and >= 0"):
+        regression_target(torch.tensor([float("nan")]))
+    with pytest.raises(TypeError, match="x must be a floating-point tensor, got list"):
+        regression_target([1.0])
+    with pytest.raises(TypeError, match="seed must be an int, got float"):
+        make_regression_data(seed=1.5)
+    with pytest.raises(TypeError, match="noise must be a number, got bool"):
+        make_regression_data(noise=True)
+    with pytest.raises(TypeError, match="x_max must be a number, got str"):
+        make_regression_data(x_max="5")

@@ -71,17 +71,58 @@ def test_dot_product_equals_torch_sdpa(case):
 
 
 @settings(max_examples=30, deadline=None)
-@given(attention_case(), st.integers(0, 2**16))
-def test_dot_product_with_boolean_attn_mask_equals_sdpa(case, seed):
-    queries, keys, values, _ = case
+@given(attention_case(min_valid=0), st.integers(0, 2**16), st.sampled_from([torch.float32, torch.float64]))
+def test_dot_product_with_boolean_attn_mask_equals_sdpa(case, seed, dtype):
+    """Random masks, fully masked rows included (both give those the zero vector), and valid_lens on top."""
+    queries, keys, values, valid_lens = (t.to(dtype) if t.is_floating_point() else t for t in case)
     batch, num_queries, _ = queries.shape
     num_keys = keys.shape[1]
     gen = torch.Generator().manual_seed(seed)
     mask = torch.rand(batch, num_queries, num_keys, generator=gen) < 0.6
-    mask[..., 0] = True  # every query sees at least one key (SDPA gives NaN otherwise)
+    atol = 1e-6 if dtype == torch.float32 else 1e-12
     expected = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
     output = DotProductAttention()(queries, keys, values, attn_mask=mask)
-    torch.testing.assert_close(output, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(output, expected, atol=atol, rtol=0)
+    both = mask & valid_lens_to_mask(valid_lens, num_queries, num_keys)  # (B, L, S)
+    expected = F.scaled_dot_product_attention(queries, keys, values, attn_mask=both)
+    output = DotProductAttention()(queries, keys, values, valid_lens, attn_mask=mask)
+    torch.testing.assert_close(output, expected, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_unscaled_dot_product_equals_sdpa_with_scale_one(dtype):
+    gen = torch.Generator().manual_seed(3)
+    queries, keys, values = (torch.randn(2, n, 5, generator=gen, dtype=dtype) for n in (3, 4, 4))
+    valid_lens = torch.tensor([[1, 4, 2], [3, 3, 4]])
+    expected = F.scaled_dot_product_attention(queries, keys, values, scale=1.0,
+                                              attn_mask=valid_lens_to_mask(valid_lens, 3, 4))
+    output = DotProductAttention(scaled=False)(queries, keys, values, valid_lens)
+    torch.testing.assert_close(output, expected, atol=1e-6 if dtype == torch.float32 else 1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_query_with_no_key_is_zero_in_ours_and_in_sdpa_with_zero_gradients(dtype):
+    """Pins down the all-masked row: our zero vector, and SDPA's on torch 2.13 (which once gave NaN)."""
+    gen = torch.Generator().manual_seed(4)
+    inputs = [torch.randn(2, n, 4, generator=gen, dtype=dtype) for n in (3, 5, 5)]
+    valid_lens = torch.tensor([[0, 2, 5], [3, 0, 1]])  # queries (0, 0) and (1, 1) see no key
+    mask = valid_lens_to_mask(valid_lens, 3, 5)
+    ours_in = [t.clone().requires_grad_() for t in inputs]
+    sdpa_in = [t.clone().requires_grad_() for t in inputs]
+    ours, weights = DotProductAttention()(*ours_in, valid_lens, need_weights=True)
+    sdpa = F.scaled_dot_product_attention(*sdpa_in, attn_mask=mask)
+    zero = torch.zeros(4, dtype=dtype)
+    for b, i in [(0, 0), (1, 1)]:
+        assert torch.equal(ours[b, i], zero) and torch.equal(sdpa[b, i], zero)
+        assert torch.equal(weights[b, i], torch.zeros(5, dtype=dtype))
+    torch.testing.assert_close(ours, sdpa)
+    upstream = torch.randn(2, 3, 4, generator=gen, dtype=dtype)
+    (ours * upstream).sum().backward()
+    (sdpa * upstream).sum().backward()
+    for a, b in zip(ours_in, sdpa_in):
+        assert torch.isfinite(a.grad).all()
+        torch.testing.assert_close(a.grad, b.grad)
+    assert torch.equal(ours_in[0].grad[0, 0], zero)  # the query that sees nothing gets no gradient
 
 
 def reference_attention(score, queries, keys, values, valid_lens):
@@ -204,7 +245,6 @@ def test_weight_properties_and_padding_invariance(kind, case):
     assert (weights >= 0).all()
     torch.testing.assert_close(weights.sum(-1), torch.ones(batch, num_queries), atol=1e-6, rtol=0)
     assert (weights[~mask] == 0).all()  # exact zeros on padded keys
-    assert torch.equal(module.attention_weights, weights)  # kept for plotting, the same tensor values
 
     # Garbage in every padded key/value slot must not change the output.
     longest = valid_lens.max(-1).values if valid_lens.dim() == 2 else valid_lens  # (B,)
@@ -259,11 +299,54 @@ def test_scaled_divides_scores_by_sqrt_of_query_size():
     torch.testing.assert_close(scaled, unscaled)
 
 
-def test_works_in_float64_and_keeps_dtype():
-    queries, keys, values = (torch.randn(2, 3, 4, dtype=torch.float64) for _ in range(3))
-    for module in (DotProductAttention(), AdditiveAttention(4, 4, 3).double(), MultiplicativeAttention(4, 4).double()):
-        output, weights = module(queries, keys[:, :3], values[:, :3], need_weights=True)
-        assert output.dtype == weights.dtype == torch.float64
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_dtypes_keep_their_dtype_and_match_float32(kind, dtype):
+    gen = torch.Generator().manual_seed(5)
+    queries, keys, values = (torch.randn(2, n, 4, generator=gen) for n in (3, 5, 5))
+    valid_lens = torch.tensor([2, 5])
+    module = make_module(kind, 4, 4)
+    with torch.no_grad():
+        expected, expected_weights = module(queries, keys, values, valid_lens, need_weights=True)
+        output, weights = module.to(dtype)(queries.to(dtype), keys.to(dtype), values.to(dtype), valid_lens,
+                                           need_weights=True)
+    assert output.dtype == weights.dtype == dtype
+    tol = 1e-6 if dtype == torch.float64 else 5e-2
+    torch.testing.assert_close(output.float(), expected, atol=tol, rtol=tol)
+    torch.testing.assert_close(weights.float(), expected_weights, atol=tol, rtol=tol)
+    assert (weights[0, :, 2:] == 0).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_leaves_no_state_on_the_module(kind):
+    """Weights come back with need_weights=True; nothing is kept on the module between calls."""
+    module = make_module(kind, 4, 4)
+    before = set(vars(module))
+    module(torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 6), need_weights=True)
+    assert set(vars(module)) == before
+    assert not hasattr(module, "attention_weights")
+    assert not any(isinstance(value, torch.Tensor) for value in vars(module).values())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shapes", [((0, 3, 4), (0, 5, 4), (0, 5, 6)),   # empty batch
+                                    ((2, 0, 4), (2, 5, 4), (2, 5, 6)),   # no queries
+                                    ((2, 3, 4), (2, 0, 4), (2, 0, 6))])  # no keys: zero vectors
+def test_empty_dimensions_give_empty_or_zero_outputs(kind, shapes):
+    (batch, num_queries, _), (_, num_keys, _), _ = shapes
+    queries, keys, values = (torch.randn(*shape, requires_grad=True) for shape in shapes)
+    output, weights = make_module(kind, 4, 4)(queries, keys, values, need_weights=True)
+    assert output.shape == (batch, num_queries, 6) and weights.shape == (batch, num_queries, num_keys)
+    assert torch.equal(output, torch.zeros_like(output))  # no key: every query gets the zero vector
+    output.sum().backward()
+    assert torch.isfinite(queries.grad).all()
+
+
+def test_float16_scores_that_overflow_are_an_error_not_nan():
+    queries = torch.full((1, 1, 4), 300.0, dtype=torch.float16)
+    keys, values = queries.clone(), torch.ones(1, 1, 2, dtype=torch.float16)
+    with pytest.raises(ValueError, match=r"got 0 NaN and 1 \+inf \(NaN inputs, or scores that overflow torch.float16\?\)"):
+        DotProductAttention()(queries, keys, values)  # 4 * 300^2 / 2 = 180000 > 65504
 
 
 # ---------------------------------------------------------------------------
@@ -312,16 +395,40 @@ def test_bad_valid_lens_and_mask_are_rejected(make):
         make()(q, k, v, torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match=r"\[0, S\] = \[0, 5\], got values from 1 to 6"):
         make()(q, k, v, torch.tensor([1, 6]))
-    with pytest.raises(TypeError, match=r"valid_lens must be an integer tensor"):
+    with pytest.raises(ValueError, match=r"\[0, S\] = \[0, 5\], got values from -1 to 2"):
+        make()(q, k, v, torch.tensor([[-1, 2, 2], [1, 1, 1]]))
+    with pytest.raises(TypeError, match=r"valid_lens must be an integer tensor, got dtype torch.float32"):
         make()(q, k, v, torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"valid_lens must be an integer tensor, got dtype torch.bool"):
+        make()(q, k, v, torch.tensor([True, False]))
+    with pytest.raises(TypeError, match=r"valid_lens must be a torch.Tensor of integers, got list"):
+        make()(q, k, v, [1, 2])
     with pytest.raises(ValueError, match=r"attn_mask must have shape \(L, S\) = \(3, 5\)"):
         make()(q, k, v, attn_mask=torch.ones(5, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match=r"attn_mask must be a bool tensor \(True = may attend\), got torch.float32"):
+        make()(q, k, v, attn_mask=torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize("make", ALL_MODULES)
+def test_bad_need_weights_and_non_finite_inputs_are_rejected(make):
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 6)
+    with pytest.raises(TypeError, match=r"need_weights must be True or False, got 'no'"):
+        make()(q, k, v, need_weights="no")
+    for name, args in [("queries", (q.clone().fill_(float("nan")), k, v)),
+                       ("keys", (q, k.clone().index_fill_(1, torch.tensor([4]), float("inf")), v)),
+                       ("values", (q, k, v.clone().index_fill_(1, torch.tensor([4]), float("nan"))))]:
+        # the last key and value are padding here, and still rejected: 0 * NaN is NaN
+        with pytest.raises(ValueError, match=rf"{name} must be finite: got \d+ NaN or infinite entries"):
+            make()(*args, torch.tensor([4, 4]))
 
 
 def test_dot_product_needs_equal_query_and_key_sizes():
     q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 6), torch.randn(2, 5, 6)
     with pytest.raises(ValueError, match=r"queries and keys of the same size D: got 4 and 6"):
         DotProductAttention()(q, k, v)
+    for scaled in (True, False):  # no features: 0 / sqrt(0) is NaN, and no score means anything
+        with pytest.raises(ValueError, match=r"queries and keys of size D >= 1, got D = 0"):
+            DotProductAttention(scaled=scaled)(torch.randn(2, 3, 0), torch.randn(2, 5, 0), v)
 
 
 @pytest.mark.parametrize("make", ALL_MODULES[1:])
@@ -344,7 +451,38 @@ def test_constructor_errors():
         DotProductAttention(scaled="yes")
     with pytest.raises(ValueError, match=r"dropout probability"):
         DotProductAttention(dropout=1.5)
+    with pytest.raises(TypeError, match=r"dropout must be a number in \[0, 1\], got str"):
+        MultiplicativeAttention(query_size=2, key_size=3, dropout="0.1")
+    with pytest.raises(TypeError, match=r"dropout must be a number in \[0, 1\], got bool"):
+        AdditiveAttention(key_size=2, query_size=3, num_hiddens=4, dropout=True)
 
 
-def test_check_qkv_accepts_good_input():
-    check_qkv(torch.randn(2, 3, 4), torch.randn(2, 5, 7), torch.randn(2, 5, 1), query_size=4, key_size=7)
+def test_check_qkv_rejects_tensors_on_different_devices():
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4, device="meta"), torch.randn(2, 5, 6)
+    with pytest.raises(ValueError, match=r"same device: got cpu, meta and cpu"):
+        check_qkv(q, k, v)
+
+
+def test_additive_project_keys_and_score_equal_forward_and_check_their_inputs():
+    module = AdditiveAttention(key_size=3, query_size=5, num_hiddens=4)
+    queries, keys, values = torch.randn(2, 1, 5), torch.randn(2, 6, 3), torch.randn(2, 6, 2)
+    with torch.no_grad():
+        scores = module.score(queries, module.project_keys(keys))  # (B, 1, S), as a decoder step uses it
+        _, weights = module(queries, keys, values, need_weights=True)
+    torch.testing.assert_close(torch.softmax(scores, -1), weights)
+    projected = module.project_keys(keys)
+    cases = [
+        (ValueError, r"keys must have size 3 in their last dimension, got 5", lambda: module.project_keys(torch.randn(2, 6, 5))),
+        (ValueError, r"keys must have 3 dimensions \(B, length, size\), got shape \(6, 3\)", lambda: module.project_keys(keys[0])),
+        (TypeError, r"keys must be a torch.Tensor, got list", lambda: module.project_keys(keys.tolist())),
+        (ValueError, r"projected_keys must have size num_hiddens = 4 in their last dimension, got 3 "
+                     r"\(pass keys through project_keys first\)", lambda: module.score(queries, keys)),
+        (ValueError, r"queries must have size 5 in their last dimension, got 3", lambda: module.score(keys, projected)),
+        (ValueError, r"same batch size B: got 1 and 2", lambda: module.score(queries[:1], projected)),
+        (TypeError, r"same dtype: got torch.float64 and torch.float32", lambda: module.score(queries.double(), projected)),
+        (TypeError, r"queries must be a floating-point tensor, got dtype torch.int64",
+         lambda: module.score(queries.long(), projected)),
+    ]
+    for error, message, call in cases:
+        with pytest.raises(error, match=message):
+            call()

@@ -1,37 +1,60 @@
-"""Tests of attn.train: the masked per-token loss, the loop's determinism, and overfitting."""
+"""Tests of attn.train: the masked per-token loss, the loop's checks and devices, determinism, overfitting."""
 
 import math
 
 import pytest
 import torch
+from torch import nn
 
+import attn.train
 from attn.bleu import corpus_bleu
-from attn.data import Splits, load_translation_data
+from attn.data import load_translation_data
 from attn.decode import translate
 from attn.seq2seq import Seq2SeqConfig, build_model
 from attn.synthetic import SyntheticConfig, synthetic_splits
-from attn.train import TrainConfig, evaluate_loss, sequence_loss, teacher_forcing_inputs, train_seq2seq
+from attn.train import History, TrainConfig, evaluate_loss, sequence_loss, teacher_forcing_inputs, train_seq2seq
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny matrices train faster on one thread (and the suite shares two cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_teacher_forcing_inputs_shift_right_after_bos():
     tgt = torch.tensor([[5, 6, 2, 0], [7, 2, 0, 0]])
     assert teacher_forcing_inputs(tgt, bos=1).tolist() == [[1, 5, 6, 2], [1, 7, 2, 0]]
+    with pytest.raises(ValueError, match=r"tgt must be a tensor of shape \(B, T\), got \(4,\)"):
+        teacher_forcing_inputs(tgt[0], bos=1)
 
 
-def test_sequence_loss_averages_over_real_tokens_only():
+def reference_loss(logits, tgt, valid):
+    """The definition, one real token at a time: mean of -log softmax(logits)[target]."""
+    terms = [-torch.log_softmax(logits[b, t], dim=-1)[tgt[b, t]]
+             for b in range(len(valid)) for t in range(int(valid[b]))]
+    return torch.stack(terms).mean(), len(terms)
+
+
+def test_sequence_loss_matches_the_token_by_token_definition():
     torch.manual_seed(0)
-    logits = torch.randn(2, 4, 9)
-    tgt = torch.randint(0, 9, (2, 4))
-    valid = torch.tensor([4, 1])
+    logits = (3 * torch.randn(4, 6, 50)).requires_grad_()
+    tgt = torch.randint(0, 50, (4, 6))
+    valid = torch.tensor([6, 1, 0, 4])
     loss, n = sequence_loss(logits, tgt, valid)
-    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, 9), tgt.reshape(-1), reduction="none").view(2, 4)
-    expected = (per_token[0].sum() + per_token[1, 0]) / 5  # 5 real tokens, not 8 positions
-    assert n == 5
-    torch.testing.assert_close(loss, expected)
+    expected, expected_n = reference_loss(logits, tgt, valid)
+    assert n == expected_n == 11  # real tokens, not 24 positions
+    torch.testing.assert_close(loss, expected, rtol=0, atol=1e-6)
+    grad, = torch.autograd.grad(loss, logits)
+    expected_grad, = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-6)
+    assert (grad[1, 1:] == 0).all() and (grad[2] == 0).all()  # padding gets no gradient
     # Whatever sits on padded positions does not matter.
-    changed = logits.clone()
-    changed[1, 1:] = 100 * torch.randn(3, 9)
-    torch.testing.assert_close(sequence_loss(changed, tgt, valid)[0], loss)
+    changed = logits.detach().clone()
+    changed[1, 1:] = 100 * torch.randn(5, 50)
+    torch.testing.assert_close(sequence_loss(changed, tgt, valid)[0], loss.detach())
 
 
 def test_sequence_loss_is_not_divided_by_length_again():
@@ -42,11 +65,36 @@ def test_sequence_loss_is_not_divided_by_length_again():
     assert math.isclose(loss.item(), math.log(10), rel_tol=1e-6)
 
 
-def test_sequence_loss_errors():
-    with pytest.raises(ValueError, match="no real target token"):
-        sequence_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long), torch.tensor([0, 0]))
-    with pytest.raises(ValueError, match=r"logits must have shape \(B, T, V\) matching tgt \(B, T\) = \(2, 3\)"):
-        sequence_loss(torch.zeros(2, 4, 4), torch.zeros(2, 3, dtype=torch.long), torch.tensor([1, 1]))
+LOGITS, TGT, VALID = torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 1])
+
+
+@pytest.mark.parametrize("logits, tgt, valid, error, message", [
+    (LOGITS, TGT, torch.tensor([0, 0]), ValueError, "no real target token"),
+    (torch.zeros(2, 4, 4), TGT, VALID, ValueError,
+     r"logits must have shape \(B, T, V\) matching tgt \(B, T\) = \(2, 3\), got \(2, 4, 4\)"),
+    # lengths of the wrong batch size used to broadcast into a wrong loss
+    (LOGITS, TGT, torch.tensor([3]), ValueError, r"tgt_valid_lens must have shape \(B,\) = \(2,\), got \(1,\)"),
+    (LOGITS, TGT, torch.ones(2, 3, dtype=torch.long), ValueError,
+     r"tgt_valid_lens must have shape \(B,\) = \(2,\), got \(2, 3\)"),
+    (LOGITS, TGT, torch.tensor([4, 1]), ValueError,
+     r"tgt_valid_lens must lie in \[0, T\] = \[0, 3\], got values from 1 to 4"),
+    (LOGITS, TGT, VALID.float(), TypeError, "tgt_valid_lens must be an integer tensor, got dtype torch.float32"),
+    (LOGITS, TGT.float(), VALID, TypeError, "tgt must be a torch.long tensor of target ids, got dtype torch.float32"),
+    (LOGITS.long(), TGT, VALID, TypeError, "logits must be a floating-point tensor, got dtype torch.int64"),
+    (LOGITS, torch.tensor([[0, 1, 4], [0, 0, 0]]), VALID, ValueError,
+     r"tgt must hold ids in \[0, V - 1\] = \[0, 3\], got values from 0 to 4"),
+    (LOGITS, TGT, [3, 1], TypeError, "tgt_valid_lens must be a torch.Tensor, got list"),
+], ids=["no-token", "logits-shape", "lens-batch", "lens-2d", "lens-range", "lens-float", "tgt-float",
+        "logits-int", "tgt-range", "lens-list"])
+def test_sequence_loss_errors(logits, tgt, valid, error, message):
+    with pytest.raises(error, match=message):
+        sequence_loss(logits, tgt, valid)
+
+
+def test_history_perplexity():
+    assert math.isclose(History(updates=[1, 2], losses=[2.0, math.log(7)]).perplexity, 7)
+    with pytest.raises(ValueError, match="no update was logged"):
+        History().perplexity
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +103,18 @@ def tiny():
     return splits, load_translation_data(splits, batch_size=6, num_steps=16)
 
 
-def test_training_is_deterministic_and_returns_a_history(tiny):
+def tiny_model(data, attention=True):
+    torch.manual_seed(0)
+    return build_model(Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), 8, 16, attention=attention))
+
+
+def test_training_is_deterministic_and_returns_a_history(tiny, one_thread):
     _, data = tiny
     runs = []
     for _ in range(2):
-        torch.manual_seed(0)
-        net = build_model(Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), 8, 16))
         config = TrainConfig(lr=0.01, num_epochs=5, progress=False, schedule="cosine")
-        history = train_seq2seq(net, data.train_iter, data.tgt_vocab.bos, config, valid_iter=data.valid_iter)
-        runs.append(history)
+        runs.append(train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos, config,
+                                  valid_iter=data.valid_iter))
     assert runs[0].losses == runs[1].losses and runs[0].updates == [1, 2, 3, 4, 5]
     assert len(runs[0].valid_losses) == 5 and runs[0].seconds > 0
     assert runs[0].losses[-1] < runs[0].losses[0]
@@ -72,28 +123,131 @@ def test_training_is_deterministic_and_returns_a_history(tiny):
 
 def test_max_updates_stops_early(tiny):
     _, data = tiny
-    net = build_model(Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), 8, 16, attention=False))
-    history = train_seq2seq(net, data.train_iter, data.tgt_vocab.bos,
+    history = train_seq2seq(tiny_model(data, attention=False), data.train_iter, data.tgt_vocab.bos,
                             TrainConfig(num_epochs=10, max_updates=3, progress=False))
     assert history.updates == [1, 2, 3]
 
 
-def test_bad_train_configs(tiny):
+def test_the_progress_bar_counts_updates_and_shows_the_loss(tiny, monkeypatch):
     _, data = tiny
-    net = build_model(Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), 8, 16))
-    with pytest.raises(ValueError, match="schedule must be 'constant' or 'cosine', got 'linear'"):
-        train_seq2seq(net, data.train_iter, 1, TrainConfig(schedule="linear", progress=False))
-    with pytest.raises(ValueError, match="need num_epochs >= 1"):
-        train_seq2seq(net, data.train_iter, 1, TrainConfig(num_epochs=0, progress=False))
+    bars = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            self.kwargs, self.updates, self.postfixes, self.closed = kwargs, 0, [], False
+            bars.append(self)
+
+        def update(self, n):
+            self.updates += n
+
+        def set_postfix(self, **values):
+            self.postfixes.append(values)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(attn.train, "progress", Bar)  # the text bar of attn.utils
+    history = train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos,
+                            TrainConfig(num_epochs=4, max_updates=3, progress=False))
+    bar, = bars
+    assert bar.kwargs == {"total": 3, "desc": "training", "disable": True}
+    assert bar.updates == 3 and bar.closed
+    assert bar.postfixes == [{"loss": f"{loss:.3f}"} for loss in history.losses]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lr", 0.0, "lr must be a finite number > 0, got 0.0"),
+    ("lr", -1e-3, "lr must be a finite number > 0"),
+    ("lr", math.nan, "lr must be a finite number > 0, got nan"),
+    ("num_epochs", 0, "num_epochs must be an int >= 1, got 0"),
+    ("num_epochs", 2.5, "num_epochs must be an int >= 1, got 2.5"),
+    ("max_updates", 0, "max_updates must be an int >= 1 or None, got 0"),
+    ("grad_clip", -1.0, r"grad_clip must be a finite number >= 0 \(0: no clipping\), got -1.0"),
+    ("schedule", "linear", "schedule must be 'constant' or 'cosine', got 'linear'"),
+    ("seed", None, "seed must be an int, got None"),
+    ("progress", "yes", "progress must be True or False, got 'yes'"),
+])
+def test_bad_train_configs(tiny, field, value, message):
+    _, data = tiny
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+    config = TrainConfig(progress=False)
+    setattr(config, field, value)  # changed after it was made: the loop checks again
+    net = tiny_model(data)
+    before = [p.clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=message):
+        train_seq2seq(net, data.train_iter, data.tgt_vocab.bos, config)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # it failed before any update
+
+
+def test_an_empty_training_loader_is_rejected(tiny):
+    _, data = tiny
+    with pytest.raises(ValueError, match="train_iter is empty: it holds no batch"):
+        train_seq2seq(tiny_model(data), [], data.tgt_vocab.bos, TrainConfig(progress=False))
+
+
+def test_an_empty_validation_loader_is_rejected_before_training(tiny):
+    _, data = tiny
+    net = tiny_model(data)
+    before = [p.clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match="valid_iter is empty: it holds no batch"):
+        train_seq2seq(net, data.train_iter, data.tgt_vocab.bos, TrainConfig(progress=False), valid_iter=[])
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    with pytest.raises(ValueError, match="the loader is empty"):
+        evaluate_loss(net, [], data.tgt_vocab.bos)
+
+
+def test_bad_loaders_and_arguments(tiny):
+    _, data = tiny
+    net, config, bos = tiny_model(data), TrainConfig(progress=False), data.tgt_vocab.bos
+    with pytest.raises(TypeError, match="train_iter must have a length .* got generator"):
+        train_seq2seq(net, (batch for batch in data.train_iter), bos, config)  # would be used up after an epoch
+    with pytest.raises(ValueError, match=r"a batch must be \(src, src_valid_lens, tgt, tgt_valid_lens\), got 2"):
+        train_seq2seq(net, [next(iter(data.train_iter))[:2]], bos, config)
+    with pytest.raises(ValueError, match="bos must be a non-negative int"):
+        train_seq2seq(net, data.train_iter, -1, config)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        train_seq2seq(net, data.train_iter, bos, {"lr": 0.1})
+
+
+class Arrived(Exception):
+    """Raised by DeviceProbe once it has seen its inputs."""
+
+
+class DeviceProbe(nn.Module):
+    """A model whose parameters live on the meta device; it records where its inputs arrive."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(3, device="meta"))
+        self.seen = []
+
+    def forward(self, src, src_valid_lens, tgt_in):
+        self.seen += [src.device, src_valid_lens.device, tgt_in.device]
+        raise Arrived
+
+
+@pytest.mark.parametrize("run", ["train", "evaluate"])
+def test_batches_are_moved_to_the_model_device(tiny, run):
+    _, data = tiny
+    probe = DeviceProbe()
+    assert attn.train.model_device(probe) == torch.device("meta")
+    assert attn.train.model_device(nn.Identity()) == torch.device("cpu")  # no parameter: the default
+    with pytest.raises(Arrived):
+        if run == "train":
+            train_seq2seq(probe, data.train_iter, data.tgt_vocab.bos, TrainConfig(progress=False))
+        else:  # also the validation pass of train_seq2seq
+            evaluate_loss(probe, data.valid_iter, data.tgt_vocab.bos)
+    assert probe.seen == [torch.device("meta")] * 3
 
 
 @pytest.mark.parametrize("attention", [True, False])
-def test_a_tiny_model_overfits_a_few_pairs_to_bleu_100(tiny, attention):
+def test_a_tiny_model_overfits_a_few_pairs_to_bleu_100(tiny, attention, one_thread):
     splits, data = tiny
     torch.manual_seed(0)
     net = build_model(Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), 16, 32, attention=attention))
     train_seq2seq(net, data.train_iter, data.tgt_vocab.bos,
-                  TrainConfig(lr=0.02, num_epochs=150, progress=False, schedule="cosine"))
+                  TrainConfig(lr=0.02, num_epochs=60, progress=False, schedule="cosine"))
     sources, references = [s for s, _ in splits.train], [t for _, t in splits.train]
     outputs, _ = translate(net, sources, data.src_vocab, data.tgt_vocab, data.num_steps)
     assert corpus_bleu(outputs, references) == 100
