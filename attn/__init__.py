@@ -32,12 +32,12 @@ from attn.masking import leave_one_out_mask, mask_fill_value, masked_softmax, se
 from attn.pooling import (KERNELS, ParametricAttentionPooling, RegressionData, make_regression_data,
                           nadaraya_watson, regression_target)
 from attn.scoring import AdditiveAttention, DotProductAttention, MultiplicativeAttention
-from attn.data import (TranslationData, Vocab, build_array, load_translation_data, read_tatoeba,
-                       split_pairs, synthetic_splits, tokenize)
+from attn.data import (TranslationData, Vocab, build_array, filter_pairs, load_translation_data,
+                       read_tatoeba, split_pairs, synthetic_splits, tokenize)
 from attn.synthetic import Splits, SyntheticConfig
 from attn.seq2seq import (BahdanauDecoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqDecoder, Seq2SeqEncoder,
                           build_model)
-from attn.train import History, TrainConfig, sequence_loss, train_seq2seq
+from attn.train import History, TrainConfig, sequence_loss, teacher_forcing_inputs, train_seq2seq
 from attn.decode import Decoded, beam_search, greedy_decode, translate
 from attn.bleu import corpus_bleu, sacrebleu_corpus, sentence_bleu
 
@@ -67,6 +67,7 @@ __all__ = [
     "build_array",
     "load_translation_data",
     "read_tatoeba",
+    "filter_pairs",
     "split_pairs",
     "synthetic_splits",
     "plot_curves",
@@ -82,6 +83,7 @@ __all__ = [
     "History",
     "TrainConfig",
     "sequence_loss",
+    "teacher_forcing_inputs",
     "train_seq2seq",
     "Decoded",
     "beam_search",

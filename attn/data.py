@@ -17,6 +17,7 @@ are ``(src (B, S), src_valid_lens (B,), tgt (B, T), tgt_valid_lens (B,))``.
 from __future__ import annotations
 
 import collections
+import random
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,13 @@ from attn.synthetic import Pair, Splits, SyntheticConfig, synthetic_splits  # no
 # ---------------------------------------------------------------------------
 # The Tatoeba/Anki file: "English<TAB>French[<TAB>attribution]" per line.
 def preprocess(text: str) -> str:
-    """Lower-case, turn (narrow) non-breaking spaces into spaces, space out punctuation."""
+    """Lower-case, turn (narrow) non-breaking spaces into spaces, space out punctuation.
+
+    Each of ``, . ! ? ; :`` becomes a token of its own, wherever it stands:
+    "bonjour!" -> "bonjour !", "it's 3:30." -> "it's 3 : 30 .".
+    """
     text = text.replace("\u202f", " ").replace("\xa0", " ").lower()
-    text = re.sub(r"(?<=\S)([,.!?;:])", r" \1", text)  # "bonjour!" -> "bonjour !"
+    text = re.sub(r"([,.!?;:])", r" \1 ", text)
     return " ".join(text.split())
 
 
@@ -65,7 +70,7 @@ def check_sentences(sentences, name: str = "sentences") -> None:
                                 f"in the sentence at index {i}")
 
 
-def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
+def read_tatoeba(path: str | Path, max_pairs: int | None = None, seed: int = 0) -> list[Pair]:
     """Read a Tatoeba/Anki ``fra.txt`` into tokenized (English, French) pairs.
 
     Each non-blank line holds two or three tab-separated columns: English,
@@ -74,10 +79,14 @@ def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
 
     Args:
         path: the file, UTF-8 encoded.
-        max_pairs: stop after this many pairs (an int >= 1), or None for all.
+        max_pairs: None for all pairs, or an int >= 1: a random sample of that many
+            pairs, drawn with ``seed`` from the whole file and kept in file order.
+            (The file is sorted by length, so its first lines would hold only the
+            shortest sentences.)
+        seed: seeds the sample; the same file and seed give the same pairs.
 
     Returns:
-        A list of ``(english_tokens, french_tokens)`` pairs.
+        A list of ``(english_tokens, french_tokens)`` pairs, in file order.
 
     Raises:
         ValueError naming the file and line for a malformed line or bytes that
@@ -85,6 +94,8 @@ def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
     """
     if max_pairs is not None and (isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or max_pairs < 1):
         raise ValueError(f"max_pairs must be an int >= 1 or None, got {max_pairs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     pairs: list[Pair] = []
     with open(path, "rb") as file:  # bytes, decoded line by line, so that an error can name its line
         for line_no, raw in enumerate(file, start=1):
@@ -106,9 +117,27 @@ def read_tatoeba(path: str | Path, max_pairs: int | None = None) -> list[Pair]:
             if not english or not french:
                 raise ValueError(f"{path}, line {line_no}: empty English or French sentence")
             pairs.append((english, french))
-            if max_pairs is not None and len(pairs) >= max_pairs:
-                break
+    if max_pairs is not None and max_pairs < len(pairs):
+        keep = sorted(random.Random(seed).sample(range(len(pairs)), max_pairs))
+        pairs = [pairs[i] for i in keep]
     return pairs
+
+
+def filter_pairs(pairs: Sequence[Pair], max_src_len: int | None = None,
+                 max_tgt_len: int | None = None) -> list[Pair]:
+    """The pairs whose source has at most ``max_src_len`` tokens and target at most ``max_tgt_len``.
+
+    Lengths count tokens, without the ``<eos>`` that :func:`build_array` adds; None
+    means no limit. Long sentences cost the most to train on and are the ones that
+    ``num_steps`` would truncate.
+    """
+    _check_pairs(pairs)
+    for name, limit in (("max_src_len", max_src_len), ("max_tgt_len", max_tgt_len)):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"{name} must be an int >= 1 or None, got {limit!r}")
+    return [(src, tgt) for src, tgt in pairs
+            if (max_src_len is None or len(src) <= max_src_len)
+            and (max_tgt_len is None or len(tgt) <= max_tgt_len)]
 
 
 def _check_pairs(pairs) -> None:
@@ -120,26 +149,54 @@ def _check_pairs(pairs) -> None:
             raise TypeError(f"pairs must be (source_tokens, target_tokens) pairs, got {pair!r:.60} at index {i}")
 
 
-def split_pairs(pairs: Sequence[Pair], num_valid: int, num_test: int, seed: int = 0) -> Splits:
+def split_pairs(pairs: Sequence[Pair], num_valid: int, num_test: int, seed: int = 0,
+                one_per_source: bool = False) -> Splits:
     """Shuffle pairs (deterministically for ``seed``) into train/valid/test splits.
 
-    Pairs whose source sentence was already seen are dropped first, so no test
-    or validation source occurs in the training split.
+    Pairs are grouped by source sentence, and a group goes whole into one split, so
+    no test or validation source occurs in the training split. The test split takes
+    groups until it holds ``num_test`` pairs, then the validation split until it holds
+    ``num_valid``; as groups stay whole, either may end with a few more pairs than
+    asked (at most the size of one group, less one). The rest is for training.
+
+    Args:
+        pairs: ``(source_tokens, target_tokens)`` pairs.
+        num_valid, num_test: ints >= 0, the pairs wanted in those splits.
+        seed: seeds the shuffle.
+        one_per_source: keep only the first pair of each source sentence (its other
+            translations are dropped, and counted in ``Splits.dropped``). False keeps
+            every pair: a source with several translations is several examples.
+
+    Returns:
+        :class:`Splits`; ``dropped`` is the number of pairs left out.
     """
     for name, count in (("num_valid", num_valid), ("num_test", num_test)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"{name} must be an int >= 0, got {count!r}")
+    if not isinstance(one_per_source, bool):
+        raise TypeError(f"one_per_source must be True or False, got {one_per_source!r}")
     _check_pairs(pairs)
     check_sentences([src for src, _ in pairs], "source sentences")
     check_sentences([tgt for _, tgt in pairs], "target sentences")
-    unique = list({tuple(src): (list(src), list(tgt)) for src, tgt in reversed(pairs)}.values())[::-1]
-    if num_valid + num_test >= len(unique):
-        raise ValueError(f"{len(unique)} distinct pairs leave nothing to train on after "
-                         f"{num_valid} validation and {num_test} test pairs")
-    order = torch.randperm(len(unique), generator=torch.Generator().manual_seed(seed)).tolist()
-    shuffled = [unique[i] for i in order]
-    return Splits(train=shuffled[num_valid + num_test:], valid=shuffled[num_test:num_test + num_valid],
-                  test=shuffled[:num_test])
+    groups: dict[tuple, list[Pair]] = {}  # source -> its pairs, in first-seen order
+    for src, tgt in pairs:
+        groups.setdefault(tuple(src), []).append((list(src), list(tgt)))
+    if one_per_source:
+        groups = {src: group[:1] for src, group in groups.items()}
+    kept = sum(map(len, groups.values()))
+    order = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = list(groups.values())
+    shuffled = [shuffled[i] for i in order]
+    test, valid, start = [], [], 0
+    for split, wanted in ((test, num_test), (valid, num_valid)):
+        while len(split) < wanted and start < len(shuffled):
+            split += shuffled[start]
+            start += 1
+    train = [pair for group in shuffled[start:] for pair in group]
+    if not train or len(test) < num_test or len(valid) < num_valid:
+        raise ValueError(f"{kept} pairs of {len(groups)} distinct sources leave nothing to train on "
+                         f"after {num_valid} validation and {num_test} test pairs")
+    return Splits(train=train, valid=valid, test=test, dropped=len(pairs) - kept)
 
 
 # ---------------------------------------------------------------------------
@@ -149,20 +206,28 @@ class Vocab:
 
     Tokens seen fewer than ``min_freq`` times map to ``<unk>``. The others follow
     in order of decreasing frequency, ties alphabetically, so the same sentences
-    always give the same vocabulary.
+    always give the same vocabulary. ``max_size`` (None: no limit) caps the number
+    of entries, the four reserved ones included, by keeping the most frequent
+    tokens: a smaller output layer trains faster, at the cost of more ``<unk>``.
     """
 
     reserved = ("<pad>", "<bos>", "<eos>", "<unk>")
 
-    def __init__(self, sentences: Iterable[Sequence[str]], min_freq: int = 1):
+    def __init__(self, sentences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None):
         if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)
+                                     or max_size < len(self.reserved)):
+            raise ValueError(f"max_size must be None or an int >= {len(self.reserved)} "
+                             f"(the reserved tokens count), got {max_size!r}")
         if not isinstance(sentences, (str, Sequence)):
             sentences = list(sentences)  # a generator can be read only once: here, checked, then counted
         check_sentences(sentences)
         counter = collections.Counter(token for sentence in sentences for token in sentence)
         frequent = sorted((t for t, c in counter.items() if c >= min_freq and t not in self.reserved),
                           key=lambda t: (-counter[t], t))
+        if max_size is not None:
+            frequent = frequent[:max_size - len(self.reserved)]  # the most frequent first
         self.idx_to_token = list(self.reserved) + frequent
         self.token_to_idx = {token: i for i, token in enumerate(self.idx_to_token)}
         self.pad, self.bos, self.eos, self.unk = range(4)
@@ -270,8 +335,10 @@ class TranslationData:
 
 
 def load_translation_data(splits: Splits, batch_size: int = 64, num_steps: int = 32,
-                          min_freq: int = 1, seed: int = 0) -> TranslationData:
+                          min_freq: int = 1, seed: int = 0, max_size: int | None = None) -> TranslationData:
     """Vocabularies from the training pairs and a ``DataLoader`` per split.
+
+    ``min_freq`` and ``max_size`` are passed to both vocabularies (see :class:`Vocab`).
 
     The training loader draws length-bucketed, shuffled batches (deterministic
     for ``seed``); validation and test loaders keep the order of the pairs.
@@ -284,8 +351,8 @@ def load_translation_data(splits: Splits, batch_size: int = 64, num_steps: int =
             raise ValueError(f"the {name} split is empty: need at least one pair to evaluate on")
     for pairs in (splits.train, splits.valid, splits.test):
         _check_pairs(pairs)
-    src_vocab = Vocab([s for s, _ in splits.train], min_freq)
-    tgt_vocab = Vocab([t for _, t in splits.train], min_freq)
+    src_vocab = Vocab([s for s, _ in splits.train], min_freq, max_size)
+    tgt_vocab = Vocab([t for _, t in splits.train], min_freq, max_size)
 
     def dataset(pairs):
         src, src_len = build_array([s for s, _ in pairs], src_vocab, num_steps)

@@ -91,8 +91,26 @@ def _cut(row: list[int], eos: int) -> int:
 
 
 @torch.no_grad()
+def _check_suppress(suppress, eos: int) -> list[int]:
+    if isinstance(suppress, (str, bytes)) or not all(_is_int(i) and i >= 0 for i in suppress):
+        raise ValueError(f"suppress must be a sequence of target token ids, got {suppress!r}")
+    if eos in suppress:
+        raise ValueError("suppress must not hold the <eos> id: no output could ever end")
+    return list(suppress)
+
+
+def _suppressed(log_probs: torch.Tensor, suppress: list[int]) -> torch.Tensor:
+    """``log_probs`` (..., V) with the ``suppress`` ids set to -inf, so they are never chosen."""
+    if not suppress:
+        return log_probs
+    if max(suppress) >= log_probs.shape[-1]:
+        raise ValueError(f"suppress must hold ids in [0, V - 1] = [0, {log_probs.shape[-1] - 1}], "
+                         f"got {max(suppress)}")
+    return log_probs.index_fill(-1, torch.tensor(suppress, device=log_probs.device), -math.inf)
+
+
 def greedy_decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: int, eos: int,
-                  max_len: int = 40) -> Decoded:
+                  max_len: int = 40, suppress=()) -> Decoded:
     """Pick the most probable token at each step, for the whole batch at once.
 
     Args:
@@ -101,11 +119,14 @@ def greedy_decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: i
         src_valid_lens: (B,) integer tensor, in [1, S].
         bos, eos: target ids of ``<bos>`` and ``<eos>``.
         max_len: most output tokens per sentence, ``<eos>`` included (>= 1).
+        suppress: target ids never to produce (for example ``<unk>``); their
+            log-probability counts as -inf. ``<eos>`` may not be suppressed.
 
     Returns:
         :class:`Decoded`.
     """
     src, src_valid_lens = _check_inputs(model, src, src_valid_lens, bos, eos, max_len)
+    suppress = _check_suppress(suppress, eos)
     model.eval()
     batch, device = src.shape[0], src.device
     state = model.init_state(src, src_valid_lens)
@@ -116,7 +137,7 @@ def greedy_decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: i
         logits, state, w = model.step(tokens, state)  # (B, V), state, (B, S) or None
         if t == 0:
             _check_ids(bos, eos, logits.shape[-1])
-        log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
+        log_probs = _suppressed(torch.log_softmax(logits, dim=-1), suppress)  # (B, V)
         tokens = log_probs.argmax(dim=-1)  # (B,)
         scores += torch.where(finished, 0.0, log_probs.gather(1, tokens[:, None])[:, 0])
         steps.append(tokens)
@@ -136,7 +157,8 @@ def greedy_decode(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: i
 
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: int, eos: int,
-                beam_size: int = 3, max_len: int = 40, length_penalty: float = 0.75) -> Decoded:
+                beam_size: int = 3, max_len: int = 40, length_penalty: float = 0.75,
+                suppress=()) -> Decoded:
     """Keep the ``beam_size`` most probable partial outputs per source; return the best output.
 
     The B sources are decoded together as B k rows (k = ``beam_size``). At each
@@ -164,6 +186,7 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: int
         model, src (B, S), src_valid_lens (B,), bos, eos, max_len: as for :func:`greedy_decode`.
         beam_size: k >= 1, hypotheses kept per source.
         length_penalty: the exponent (>= 0) of the length in the final ranking.
+        suppress: target ids never to produce, as for :func:`greedy_decode`.
 
     Returns:
         :class:`Decoded`: each source's winner; ``scores`` are total log-probabilities.
@@ -174,6 +197,7 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: int
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real) \
             or not 0 <= length_penalty < math.inf:
         raise ValueError(f"length_penalty must be a finite number >= 0, got {length_penalty!r}")
+    suppress = _check_suppress(suppress, eos)
     model.eval()
     batch, k, device = src.shape[0], beam_size, src.device
     sources = torch.arange(batch, device=device)[:, None]  # (B, 1): indexes (B, k, ...) tensors by source
@@ -195,7 +219,7 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: int
         vocab_size = logits.shape[-1]
         if t == 1:
             _check_ids(bos, eos, vocab_size)
-        log_probs = torch.log_softmax(logits, dim=-1).view(batch, k, vocab_size)  # (B, k, V)
+        log_probs = _suppressed(torch.log_softmax(logits, dim=-1), suppress).view(batch, k, vocab_size)
         candidates = (scores[..., None] + log_probs).view(batch, k * vocab_size)  # (B, k V)
         values, flat = candidates.topk(min(2 * k, k * vocab_size), dim=-1)  # (B, 2k), best first
         beam, token = flat // vocab_size, flat % vocab_size  # (B, 2k): the beam extended, the new token
@@ -245,7 +269,7 @@ def beam_search(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: int
 
 def translate(model, sentences: list[list[str]], src_vocab, tgt_vocab, num_steps: int,
               beam_size: int = 1, batch_size: int = 256, max_len: int | None = None,
-              length_penalty: float = 0.75):
+              length_penalty: float = 0.75, allow_unk: bool = True):
     """Translate tokenized sentences, ``batch_size`` at a time.
 
     Sources are truncated to ``num_steps`` (with ``<eos>``) like the training
@@ -257,7 +281,10 @@ def translate(model, sentences: list[list[str]], src_vocab, tgt_vocab, num_steps
         sentences: tokenized sentences (lists of str; a plain str is rejected).
         src_vocab, tgt_vocab: :class:`attn.data.Vocab` of the source and target.
         num_steps: most source tokens, ``<eos>`` included.
-        max_len: most output tokens, ``<eos>`` included (None: ``num_steps``).
+        max_len: most output tokens, ``<eos>`` included (None: ``num_steps``); it
+            need not be the ``num_steps`` the model was trained with.
+        allow_unk: False never produces ``<unk>`` (the most probable known word
+            takes its place), which reads better and can score better.
 
     Returns:
         ``outputs``: one list of output tokens per sentence (no ``<eos>``), and
@@ -269,6 +296,9 @@ def translate(model, sentences: list[list[str]], src_vocab, tgt_vocab, num_steps
     for name, value in (("num_steps", num_steps), ("beam_size", beam_size), ("batch_size", batch_size)):
         if not _is_int(value) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not isinstance(allow_unk, bool):
+        raise TypeError(f"allow_unk must be True or False, got {allow_unk!r}")
+    suppress = () if allow_unk else (tgt_vocab.unk,)
     max_len = num_steps if max_len is None else max_len
     device = model_device(model)
     outputs, attentions = [], []
@@ -280,10 +310,10 @@ def translate(model, sentences: list[list[str]], src_vocab, tgt_vocab, num_steps
                            device=device)  # (B, S)
         valid = torch.tensor([len(r) for r in rows], dtype=torch.long, device=device)  # (B,)
         if beam_size == 1:
-            decoded = greedy_decode(model, src, valid, tgt_vocab.bos, tgt_vocab.eos, max_len)
+            decoded = greedy_decode(model, src, valid, tgt_vocab.bos, tgt_vocab.eos, max_len, suppress)
         else:
             decoded = beam_search(model, src, valid, tgt_vocab.bos, tgt_vocab.eos, beam_size, max_len,
-                                  length_penalty)
+                                  length_penalty, suppress)
         outputs += [tgt_vocab.to_tokens(t) for t in decoded.tokens]
         attentions += [None if a is None else a[:, :n] for a, n in zip(decoded.attention, valid.tolist())]
     return outputs, attentions

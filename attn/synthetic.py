@@ -238,6 +238,7 @@ class Splits:
     train: list[Pair]
     valid: list[Pair]
     test: list[Pair]
+    dropped: int = 0  # pairs left out of all three (see attn.data.split_pairs)
 
 
 def synthetic_splits(config: SyntheticConfig | None = None) -> Splits:

@@ -43,6 +43,7 @@ class TrainConfig:
     lr: float = 5e-3          # Adam learning rate (> 0)
     num_epochs: int = 1       # passes over the training loader (>= 1)
     max_updates: int | None = None  # stop after this many updates (None: run all epochs)
+    max_seconds: float | None = None  # stop after this much wall-clock time (None: no limit)
     grad_clip: float = 1.0    # clip the global gradient norm to this (0: no clipping)
     schedule: str = "constant"  # "constant" lr, or "cosine": lr decays to 0 over the updates
     seed: int = 0             # seeds the weight updates' randomness (dropout)
@@ -59,6 +60,8 @@ class TrainConfig:
             raise ValueError(f"num_epochs must be an int >= 1, got {self.num_epochs!r}")
         if self.max_updates is not None and (not _is_int(self.max_updates) or self.max_updates < 1):
             raise ValueError(f"max_updates must be an int >= 1 or None, got {self.max_updates!r}")
+        if self.max_seconds is not None and (not _is_real(self.max_seconds) or self.max_seconds <= 0):
+            raise ValueError(f"max_seconds must be a finite number > 0 or None, got {self.max_seconds!r}")
         if not _is_real(self.grad_clip) or self.grad_clip < 0:  # a negative one would switch clipping off
             raise ValueError(f"grad_clip must be a finite number >= 0 (0: no clipping), got {self.grad_clip!r}")
         if self.schedule not in ("constant", "cosine"):
@@ -77,6 +80,7 @@ class History:
     losses: list[float] = field(default_factory=list)    # training loss of that update
     valid_losses: list[float] = field(default_factory=list)  # validation loss after each epoch
     seconds: float = 0.0                                 # wall-clock time of training
+    stopped_by: str = ""  # what ended training: "epochs", "max_updates" or "max_seconds"
 
     @property
     def perplexity(self) -> float:
@@ -220,9 +224,17 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
         config: a :class:`TrainConfig`.
         valid_iter: optional loader, not empty; its loss is recorded after each epoch.
 
+    Training stops at the first of ``num_epochs`` passes, ``max_updates`` updates and
+    ``max_seconds`` of wall-clock time (checked between updates; validation counts),
+    and the validation loss is recorded then too. The cosine schedule follows
+    whichever budget runs out first: at each update the rate is
+    ``lr * (1 + cos(pi * done)) / 2``, where ``done`` is the larger of the share of
+    updates and the share of seconds used.
+
     For runs that repeat exactly, the model is initialized after a fixed seed, the
-    loop seeds torch with ``config.seed``, and a batch sampler with ``set_epoch``
-    (like :class:`attn.data.BucketBatchSampler`) is told the epoch.
+    loop seeds torch with ``config.seed``, a batch sampler with ``set_epoch``
+    (like :class:`attn.data.BucketBatchSampler`) is told the epoch, and no time
+    budget is set (how far a timed run gets depends on the machine).
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -238,13 +250,20 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
     device = model_device(model)
     history = History()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    if config.schedule == "cosine":  # a high rate to move fast, a low one to settle
-        decay = lambda i: 0.5 * (1 + math.cos(math.pi * i / total))  # noqa: E731
-    else:
-        decay = lambda i: 1.0  # noqa: E731
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
-    bar = progress(total=total, desc="training", disable=not config.progress)
-    start, update = time.perf_counter(), 0
+
+    def set_rate(update: int, elapsed: float) -> None:
+        """Set the learning rate after ``update`` updates and ``elapsed`` seconds."""
+        if config.schedule != "cosine":
+            return
+        angle = math.pi * update / total  # pi times the share of the budget used
+        if config.max_seconds is not None:
+            angle = max(angle, math.pi * elapsed / config.max_seconds)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * (0.5 * (1 + math.cos(min(angle, math.pi))))
+
+    bar = progress(total=None if config.max_seconds else total, desc="training",
+                   disable=not config.progress)
+    start, update, stop = time.perf_counter(), 0, ""
     for epoch in range(config.num_epochs):
         model.train()
         sampler = getattr(train_iter, "batch_sampler", None)
@@ -257,21 +276,27 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
             if config.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            scheduler.step()
             update += 1
             history.updates.append(update)
             history.losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{history.losses[-1]:.3f}")
+            elapsed = time.perf_counter() - start
+            set_rate(update, elapsed)
             if update == total:
+                stop = "max_updates" if config.max_updates == update else "epochs"
+            elif config.max_seconds is not None and elapsed >= config.max_seconds:
+                stop = "max_seconds"
+            if stop:
                 break
         if update == 0:
             bar.close()
             raise ValueError("train_iter yielded no batch although its length is not 0")
         if valid_iter is not None:
             history.valid_losses.append(evaluate_loss(model, valid_iter, bos))
-        if update == total:
+        if stop:
             break
+    history.stopped_by = stop or "epochs"
     bar.close()
     model.eval()
     history.seconds = time.perf_counter() - start

@@ -6,7 +6,7 @@ The French grammar of attn.synthetic is checked in test_synthetic.py.
 import pytest
 import torch
 
-from attn.data import (BucketBatchSampler, Vocab, build_array, load_translation_data, preprocess,
+from attn.data import (BucketBatchSampler, Vocab, build_array, filter_pairs, load_translation_data, preprocess,
                        read_tatoeba, split_pairs, tokenize)
 from attn import synthetic
 from attn.synthetic import Splits, SyntheticConfig, synthetic_splits
@@ -58,6 +58,10 @@ def test_preprocess_and_tokenize():
     assert preprocess("Bonjour,\xa0Marie!") == "bonjour , marie !"
     assert preprocess("Hi .") == "hi ."  # an existing space is kept single
     assert tokenize("I won!") == ["i", "won", "!"]
+    # every punctuation mark is a token of its own, wherever it stands
+    assert tokenize("It's 3:30.") == ["it's", "3", ":", "30", "."]
+    assert tokenize("Attends;viens:") == ["attends", ";", "viens", ":"]
+    assert tokenize("Wait...") == ["wait", ".", ".", "."]
 
 
 def write(tmp_path, text):
@@ -71,7 +75,24 @@ def test_tatoeba_two_and_three_columns_and_blank_lines(tmp_path):
                            "I'm OK.\tÇa va.\n")
     assert read_tatoeba(path) == [(["go", "."], ["va", "!"]), (["hi", "."], ["salut", "!"]),
                                   (["i'm", "ok", "."], ["ça", "va", "."])]
-    assert read_tatoeba(path, max_pairs=2)[-1] == (["hi", "."], ["salut", "!"])
+    sample = read_tatoeba(path, max_pairs=2)
+    assert len(sample) == 2 and all(pair in read_tatoeba(path) for pair in sample)
+
+
+def test_tatoeba_max_pairs_samples_the_whole_file_with_the_seed(tmp_path):
+    # The real file is sorted by length: the first lines alone would be the shortest sentences.
+    lines = "".join(f"{' '.join(['w'] * n)} {n}.\t{n}.\n" for n in range(1, 201))
+    path = write(tmp_path, lines)
+    everything = read_tatoeba(path)
+    sample = read_tatoeba(path, max_pairs=20, seed=0)
+    assert len(sample) == 20 and len({tuple(s) for s, _ in sample}) == 20
+    assert sample == sorted(sample, key=everything.index)  # kept in file order
+    assert max(len(s) for s, _ in sample) > 50  # not only the first (shortest) lines
+    assert read_tatoeba(path, max_pairs=20, seed=0) == sample
+    assert read_tatoeba(path, max_pairs=20, seed=1) != sample
+    assert read_tatoeba(path, max_pairs=500) == everything  # more than there is: all of it
+    with pytest.raises(TypeError, match="seed must be an int"):
+        read_tatoeba(path, max_pairs=3, seed="0")
 
 
 @pytest.mark.parametrize("max_pairs", [0, -1, 1.5, True])
@@ -123,6 +144,18 @@ def test_vocab():
         vocab.to_tokens([4, -1])  # a negative index would silently be the last token
     with pytest.raises(ValueError, match=r"token index must lie in \[0, 5\], got 6"):
         vocab.to_tokens(6)
+
+
+def test_vocab_max_size_keeps_the_most_frequent_tokens():
+    sentences = [["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + ["e"]]
+    vocab = Vocab(sentences, max_size=7)
+    assert len(vocab) == 7 and vocab.idx_to_token[4:] == ["a", "b", "c"]
+    assert vocab["d"] == vocab["e"] == vocab.unk
+    assert Vocab(sentences, min_freq=4, max_size=10).idx_to_token[4:] == ["a", "b"]  # both limits
+    assert len(Vocab(sentences, max_size=4)) == 4  # only the reserved tokens
+    for bad in (3, 0, 5.0, True):
+        with pytest.raises(ValueError, match=r"max_size must be None or an int >= 4"):
+            Vocab(sentences, max_size=bad)
 
 
 def test_sentences_must_be_lists_of_tokens():
@@ -202,16 +235,43 @@ def test_loaders_reject_untokenized_pairs(splits):
         load_translation_data(Splits(splits.train[:20], [(["go"], ["va"], "extra")], splits.test[:5]))
 
 
-def test_split_pairs_drops_repeated_sources_and_is_deterministic():
-    pairs = [([w], [w.upper()]) for w in "abcdefghij"] + [(["a"], ["other"])]
+def test_split_pairs_keeps_every_pair_and_no_source_in_two_splits():
+    pairs = [([w], [w.upper()]) for w in "abcdefghij"] + [(["a"], ["other"]), (["b"], ["again"])]
     splits = split_pairs(pairs, num_valid=2, num_test=3, seed=0)
-    assert (len(splits.train), len(splits.valid), len(splits.test)) == (5, 2, 3)
-    sources = [s[0] for part in (splits.train, splits.valid, splits.test) for s, _ in part]
-    assert sorted(sources) == list("abcdefghij")  # the repeated "a" was dropped, nothing lost
-    assert (["a"], ["A"]) in splits.train + splits.valid + splits.test  # the first translation is kept
+    parts = (splits.train, splits.valid, splits.test)
+    assert sorted(p for part in parts for p in part) == sorted(pairs) and splits.dropped == 0
+    assert len(splits.test) >= 3 and len(splits.valid) >= 2
+    assert len(splits.test) + len(splits.valid) <= 3 + 2 + 2  # whole groups: a few more at most
+    sources = [{s[0] for s, _ in part} for part in parts]
+    assert not (sources[0] & sources[1] or sources[0] & sources[2] or sources[1] & sources[2])
     assert split_pairs(pairs, 2, 3, seed=0) == splits and split_pairs(pairs, 2, 3, seed=1) != splits
-    with pytest.raises(ValueError, match="10 distinct pairs leave nothing to train on"):
-        split_pairs(pairs, 5, 5)
+
+
+def test_split_pairs_one_per_source_drops_and_counts_the_other_translations():
+    pairs = [([w], [w.upper()]) for w in "abcdefghij"] + [(["a"], ["other"])]
+    splits = split_pairs(pairs, num_valid=2, num_test=3, seed=0, one_per_source=True)
+    assert (len(splits.train), len(splits.valid), len(splits.test)) == (5, 2, 3)
+    assert splits.dropped == 1
+    kept = splits.train + splits.valid + splits.test
+    assert sorted(s[0] for s, _ in kept) == list("abcdefghij")  # nothing else lost
+    assert (["a"], ["A"]) in kept  # the first translation is kept
+    with pytest.raises(ValueError, match="10 pairs of 10 distinct sources leave nothing to train on"):
+        split_pairs(pairs, 5, 5, one_per_source=True)
+    with pytest.raises(TypeError, match="one_per_source must be True or False"):
+        split_pairs(pairs, 1, 1, one_per_source=1)
+
+
+def test_filter_pairs_by_length():
+    pairs = [(["a"] * n, ["b"] * m) for n in range(1, 5) for m in range(1, 5)]
+    kept = filter_pairs(pairs, max_src_len=2, max_tgt_len=3)
+    assert kept == [p for p in pairs if len(p[0]) <= 2 and len(p[1]) <= 3] and len(kept) == 6
+    assert filter_pairs(pairs) == pairs
+    assert filter_pairs(pairs, max_tgt_len=1) == [p for p in pairs if len(p[1]) == 1]
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="max_src_len must be an int >= 1 or None"):
+            filter_pairs(pairs, max_src_len=bad)
+    with pytest.raises(TypeError, match="pairs must be"):
+        filter_pairs("ab", 1)
 
 
 def test_split_pairs_errors():
@@ -222,7 +282,7 @@ def test_split_pairs_errors():
         split_pairs(pairs, num_valid=1, num_test=-2)
     with pytest.raises(ValueError, match="num_valid must be an int >= 0, got 1.5"):
         split_pairs(pairs, num_valid=1.5, num_test=2)
-    with pytest.raises(ValueError, match="0 distinct pairs leave nothing to train on"):
+    with pytest.raises(ValueError, match="0 pairs of 0 distinct sources leave nothing to train on"):
         split_pairs([], 0, 0)
     # Strings used to be split into characters: "go ." and "go !" would count as the same source.
     with pytest.raises(TypeError, match="source sentences must be lists of tokens, got a str at index 0"):

@@ -261,6 +261,37 @@ def test_translate_maps_tokens_both_ways():
     assert translate(CopyModel(), [], src_vocab, tgt_vocab, num_steps=5) == ([], [])
 
 
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_translate_can_forbid_unk_and_decode_longer_than_num_steps(beam_size):
+    vocab = Vocab([list("abcdefgh")])  # V = 12 ids, as many as the copy model's logits
+    sentences = [["a", "zzz", "b"]]  # "zzz" is <unk>, which the copy model copies
+    kept, _ = translate(CopyModel(), sentences, vocab, vocab, num_steps=5, beam_size=beam_size)
+    assert kept == [["a", "<unk>", "b"]]
+    banned, _ = translate(CopyModel(), sentences, vocab, vocab, num_steps=5, beam_size=beam_size,
+                          allow_unk=False)
+    assert len(banned[0]) == 3 and "<unk>" not in banned[0] and banned[0][::2] == ["a", "b"]
+    long = [list("abcabcabc")]
+    assert translate(CopyModel(), long, vocab, vocab, num_steps=12, max_len=4)[0] == [list("abca")]
+    with pytest.raises(TypeError, match="allow_unk must be True or False"):
+        translate(CopyModel(), sentences, vocab, vocab, num_steps=5, allow_unk="no")
+
+
+@pytest.mark.parametrize("decode", [greedy_decode, lambda *a, **k: beam_search(*a, beam_size=2, **k)],
+                         ids=["greedy", "beam"])
+def test_suppressed_tokens_are_never_produced(decode):
+    src, valid = copy_batch()  # the copy model puts all its probability on src[t]
+    result = decode(CopyModel(), src, valid, BOS, EOS, max_len=10, suppress=[6, 9])
+    assert [len(t) for t in result.tokens] == [4, 2, 1]
+    assert not {6, 9} & {t for row in result.tokens for t in row}
+    assert result.tokens[0][::2] == [5, 7] and result.tokens[2] == [11]
+    with pytest.raises(ValueError, match="suppress must not hold the <eos> id"):
+        decode(CopyModel(), src, valid, BOS, EOS, suppress=[EOS])
+    with pytest.raises(ValueError, match=r"suppress must hold ids in \[0, V - 1\] = \[0, 11\], got 12"):
+        decode(CopyModel(), src, valid, BOS, EOS, suppress=[12])
+    with pytest.raises(ValueError, match="suppress must be a sequence of target token ids"):
+        decode(CopyModel(), src, valid, BOS, EOS, suppress=[-1])
+
+
 def test_translate_rejects_untokenized_sentences():
     vocab = Vocab([["a", "b"]])
     with pytest.raises(TypeError, match="must be lists of tokens, got a str at index 0 .*use str.split"):

@@ -128,6 +128,56 @@ def test_max_updates_stops_early(tiny):
     assert history.updates == [1, 2, 3]
 
 
+class RecordingAdam(torch.optim.Adam):
+    """Adam that records the learning rate of every step."""
+
+    rates: list = []
+
+    def step(self, closure=None):
+        RecordingAdam.rates.append(self.param_groups[0]["lr"])
+        return super().step(closure)
+
+
+@pytest.fixture
+def recorded_rates(monkeypatch):
+    RecordingAdam.rates = []
+    monkeypatch.setattr(attn.train.torch.optim, "Adam", RecordingAdam)
+    return RecordingAdam.rates
+
+
+def test_what_stopped_training_is_recorded(tiny):
+    _, data = tiny  # one batch per epoch
+    run = lambda **kw: train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos,  # noqa: E731
+                                     TrainConfig(progress=False, **kw))
+    assert run(num_epochs=2).stopped_by == "epochs"
+    assert run(num_epochs=5, max_updates=2).stopped_by == "max_updates"
+
+
+def test_a_time_budget_stops_training_and_drives_the_cosine_schedule(tiny, monkeypatch, recorded_rates):
+    _, data = tiny
+    ticks = iter(range(1000))  # a clock that advances one second per reading
+    monkeypatch.setattr(attn.train, "time", type("Clock", (), {"perf_counter": lambda: next(ticks)}))
+    config = TrainConfig(lr=0.01, num_epochs=100, max_seconds=4, schedule="cosine", progress=False)
+    history = train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos, config,
+                            valid_iter=data.valid_iter)
+    assert history.updates == [1, 2, 3, 4] and history.stopped_by == "max_seconds"
+    assert len(history.valid_losses) == 4 and history.seconds == 5  # the clock is read once more at the end
+    # the time budget, not the 100 updates, sets the pace: after u updates, u of 4 seconds are used
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * u / 4)) for u in range(4)]
+    assert recorded_rates == pytest.approx(expected, rel=1e-12)
+
+
+def test_without_a_time_budget_the_cosine_schedule_follows_the_updates(tiny, recorded_rates):
+    _, data = tiny
+    config = TrainConfig(lr=0.01, num_epochs=10, max_updates=5, schedule="cosine", progress=False)
+    train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos, config)
+    assert recorded_rates == [0.01 * (0.5 * (1 + math.cos(math.pi * u / 5))) for u in range(5)]
+    recorded_rates.clear()
+    train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos,
+                  TrainConfig(lr=0.01, num_epochs=10, max_updates=3, progress=False))  # constant
+    assert recorded_rates == [0.01] * 3
+
+
 def test_the_progress_bar_counts_updates_and_shows_the_loss(tiny, monkeypatch):
     _, data = tiny
     bars = []
@@ -162,6 +212,8 @@ def test_the_progress_bar_counts_updates_and_shows_the_loss(tiny, monkeypatch):
     ("num_epochs", 0, "num_epochs must be an int >= 1, got 0"),
     ("num_epochs", 2.5, "num_epochs must be an int >= 1, got 2.5"),
     ("max_updates", 0, "max_updates must be an int >= 1 or None, got 0"),
+    ("max_seconds", 0, "max_seconds must be a finite number > 0 or None, got 0"),
+    ("max_seconds", math.inf, "max_seconds must be a finite number > 0 or None, got inf"),
     ("grad_clip", -1.0, r"grad_clip must be a finite number >= 0 \(0: no clipping\), got -1.0"),
     ("schedule", "linear", "schedule must be 'constant' or 'cosine', got 'linear'"),
     ("seed", None, "seed must be an int, got None"),

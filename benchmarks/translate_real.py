@@ -1,0 +1,172 @@
+"""Train a translation model on the real Tatoeba English-French file under a time budget.
+
+    python benchmarks/translate_real.py --data PATH/fra.txt --budget-s 150 --model bahdanau
+    python benchmarks/translate_real.py --quick            # seconds; what pytest runs
+    python benchmarks/translate_real.py --report runs.jsonl > benchmarks/results.md
+
+The file is not part of the repository: download ``fra-eng.zip`` from
+https://www.manythings.org/anki/ (CC-BY 2.0, from tatoeba.org). Without ``--data``
+the script looks for ``../shared/data/fra-eng/fra.txt`` next to the repository.
+
+The held-out split is deterministic and documented: after a length filter (at most
+``--max-len`` tokens on both sides), the distinct English sentences are numbered in
+file order; number 0, 100, 200, ... go to the test split and 50, 150, ... to the
+validation split, each with all its French translations, and no English sentence of
+either split is in the training split. Every test pair is one example with one
+reference, so an English sentence with three translations is scored three times.
+
+A run trains with ``attn.train_seq2seq`` under the wall-clock budget (the cosine
+schedule follows the budget), greedy-decodes the whole test split, and prints corpus
+sacreBLEU, the updates and updates per second, the decoding time, five sample
+translations, and at the end one JSON line for ``--report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import attn
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fra-eng" / "fra.txt"
+
+
+def held_out_split(pairs, max_len: int, every: int = 100) -> attn.Splits:
+    """Length-filtered pairs split by English sentence: test 0, every, 2 every, ...; valid every / 2, ..."""
+    pairs = attn.filter_pairs(pairs, max_src_len=max_len, max_tgt_len=max_len)
+    number = {}  # English sentence -> its number in file order
+    for src, _ in pairs:
+        number.setdefault(tuple(src), len(number))
+    train, valid, test = [], [], []
+    for pair in pairs:
+        i = number[tuple(pair[0])] % every
+        (test if i == 0 else valid if i == every // 2 else train).append(pair)
+    return attn.Splits(train=train, valid=valid, test=test)
+
+
+def run(args) -> dict:
+    torch.set_num_threads(args.threads)
+    attn.set_seed(args.seed)
+    start = time.perf_counter()
+    pairs = attn.read_tatoeba(args.data, max_pairs=args.max_pairs, seed=0)
+    splits = held_out_split(pairs, args.max_len)
+    if args.max_test is not None:
+        splits.test = splits.test[:args.max_test]
+    data = attn.load_translation_data(splits, batch_size=args.batch_size, num_steps=args.max_len + 1,
+                                      min_freq=args.min_freq, max_size=args.max_vocab, seed=args.seed)
+    test_refs = [tgt for _, tgt in splits.test]
+    unk_share = sum(data.tgt_vocab[t] == data.tgt_vocab.unk for r in test_refs for t in r)
+    unk_share /= sum(map(len, test_refs))
+    print(f"pairs {len(pairs)}, after the length filter: train {len(splits.train)}, "
+          f"valid {len(splits.valid)}, test {len(splits.test)}; vocabulary (en, fr) "
+          f"{len(data.src_vocab)}, {len(data.tgt_vocab)}; <unk> in test references {unk_share:.1%}; "
+          f"read in {time.perf_counter() - start:.1f} s", flush=True)
+
+    torch.manual_seed(args.seed)
+    config = attn.Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), embed_size=args.embed_size,
+                                num_hiddens=args.num_hiddens, attention=args.model == "bahdanau",
+                                num_layers=args.num_layers, dropout=args.dropout)
+    model = attn.build_model(config).to(attn.get_device())
+    train_config = attn.TrainConfig(lr=args.lr, num_epochs=10_000, max_seconds=args.budget_s,
+                                    grad_clip=1.0, schedule="cosine", seed=args.seed,
+                                    progress=sys.stderr.isatty())
+    history = attn.train_seq2seq(model, data.train_iter, data.tgt_vocab.bos, train_config)
+    updates = len(history.losses)
+    print(f"trained {updates} updates in {history.seconds:.1f} s ({updates / history.seconds:.1f}/s), "
+          f"last loss {history.losses[-1]:.3f}", flush=True)
+
+    start = time.perf_counter()
+    sources = [src for src, _ in splits.test]
+    outputs, _ = attn.translate(model, sources, data.src_vocab, data.tgt_vocab, data.num_steps,
+                                max_len=2 * args.max_len + 2, allow_unk=args.allow_unk)
+    decode_s = time.perf_counter() - start
+    bleu = attn.sacrebleu_corpus(outputs, test_refs)
+    print(f"test sacreBLEU {bleu:.2f} on {len(outputs)} pairs, decoded in {decode_s:.1f} s")
+    for i in range(0, len(sources), max(1, len(sources) // 5))[:5]:
+        print(f"  {' '.join(sources[i])}\n    -> {' '.join(outputs[i])}\n    reference: "
+              f"{' '.join(test_refs[i])}")
+    return {"model": args.model, "seed": args.seed, "budget_s": args.budget_s, "bleu": bleu,
+            "updates": updates, "updates_per_s": updates / history.seconds, "decode_s": decode_s,
+            "train_pairs": len(splits.train), "test_pairs": len(splits.test),
+            "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": unk_share,
+            "settings": {k: getattr(args, k) for k in ("max_len", "min_freq", "max_vocab", "batch_size",
+                                                       "embed_size", "num_hiddens", "num_layers",
+                                                       "dropout", "lr", "threads", "allow_unk")},
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"}
+
+
+def report(path: Path) -> str:
+    """A markdown table of the runs in a JSON-lines file: BLEU as mean and spread over seeds."""
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    groups = {}
+    for r in runs:
+        groups.setdefault((r["model"], r["budget_s"]), []).append(r)
+    lines = ["| model | budget (s) | seeds | test sacreBLEU, mean ± sd | updates | updates/s | decode (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (model, budget), rs in groups.items():
+        bleus = [r["bleu"] for r in rs]
+        sd = statistics.stdev(bleus) if len(bleus) > 1 else math.nan
+        lines.append(f"| {model} | {budget:g} | {len(rs)} | {statistics.mean(bleus):.1f} ± {sd:.1f} "
+                     f"({', '.join(f'{b:.1f}' for b in bleus)}) | "
+                     f"{statistics.mean(r['updates'] for r in rs):.0f} | "
+                     f"{statistics.mean(r['updates_per_s'] for r in rs):.1f} | "
+                     f"{statistics.mean(r['decode_s'] for r in rs):.1f} |")
+    first = runs[0]
+    lines += ["", f"Settings: {json.dumps(first['settings'])}; training pairs {first['train_pairs']}, "
+              f"test pairs {first['test_pairs']}, vocabulary (en, fr) {first['src_vocab']}, "
+              f"{first['tgt_vocab']}, <unk> in the test references {first['unk_share']:.1%}. "
+              f"Machine: {first['machine']}."]
+    return "\n".join(lines)
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Tatoeba fra.txt")
+    parser.add_argument("--model", choices=["bahdanau", "baseline"], default="bahdanau")
+    parser.add_argument("--budget-s", type=float, default=150.0, help="seconds of training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-len", type=int, default=10, help="most tokens per sentence, both sides")
+    parser.add_argument("--min-freq", type=int, default=3)
+    parser.add_argument("--max-vocab", type=int, default=6000, help="most entries per vocabulary")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--embed-size", type=int, default=128)
+    parser.add_argument("--num-hiddens", type=int, default=256)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--lr", type=float, default=0.005)
+    parser.add_argument("--allow-unk", action="store_true", help="let the decoder write <unk>")
+    parser.add_argument("--max-pairs", type=int, default=None, help="a random sample of the file")
+    parser.add_argument("--max-test", type=int, default=None, help="decode only this many test pairs")
+    parser.add_argument("--quick", action="store_true", help="a few seconds on a sample, for tests")
+    parser.add_argument("--report", type=Path, help="print the markdown table of a JSON-lines file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.budget_s, args.max_pairs, args.max_test = 3.0, 5000, 100
+        args.embed_size, args.num_hiddens, args.max_vocab = 32, 64, 2000
+    return args
+
+
+def main(argv=None) -> dict | None:
+    args = parse(argv)
+    if args.report:
+        print(report(args.report))
+        return None
+    if not args.data.exists():
+        sys.exit(f"no data at {args.data}: download fra-eng.zip from https://www.manythings.org/anki/")
+    result = run(args)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Tests of benchmarks/translate_real.py: its split, its report, and its quick mode on the real file.
+
+The real Tatoeba file is not in the repository; the quick run is skipped without it.
+"""
+
+import importlib.util
+import json
+import math
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("translate_real", ROOT / "benchmarks" / "translate_real.py")
+translate_real = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(translate_real)
+
+
+def test_the_held_out_split_keeps_each_english_sentence_in_one_split():
+    # 300 English sentences, each with one or two translations, and two that are too long
+    pairs = [([f"s{i}"], [f"t{i}"]) for i in range(300)] + [([f"s{i}"], ["other"]) for i in range(0, 300, 3)]
+    pairs += [(["long"] * 11, ["x"]), (["y"], ["long"] * 11)]
+    splits = translate_real.held_out_split(pairs, max_len=10)
+    sources = [{s[0] for s, _ in part} for part in (splits.train, splits.valid, splits.test)]
+    assert sources[2] == {"s0", "s100", "s200"} and sources[1] == {"s50", "s150", "s250"}
+    assert not sources[0] & (sources[1] | sources[2])
+    assert len(splits.test) == 4 and len(splits.valid) == 4  # s0 and s150 have two translations
+    assert sum(map(len, (splits.train, splits.valid, splits.test))) == len(pairs) - 2  # the long ones
+    assert (["s0"], ["other"]) in splits.test and (["s0"], ["t0"]) in splits.test
+
+
+def test_the_report_gives_mean_and_spread_over_seeds(tmp_path):
+    base = {"model": "bahdanau", "budget_s": 150, "updates": 100, "updates_per_s": 2.0, "decode_s": 1.0,
+            "train_pairs": 10, "test_pairs": 2, "src_vocab": 5, "tgt_vocab": 6, "unk_share": 0.01,
+            "settings": {"lr": 0.005}, "machine": "x86_64"}
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps({**base, "seed": s, "bleu": b}) for s, b in enumerate([20, 22, 24])))
+    table = translate_real.report(path)
+    assert "| bahdanau | 150 | 3 | 22.0 ± 2.0 (20.0, 22.0, 24.0) | 100 | 2.0 | 1.0 |" in table
+
+
+@pytest.mark.skipif(not translate_real.DEFAULT_DATA.exists(), reason="the Tatoeba fra.txt is not here")
+def test_quick_mode_trains_and_scores_on_the_real_file(capsys):
+    result = translate_real.main(["--quick", "--seed", "1"])
+    assert result["updates"] >= 1 and result["test_pairs"] > 0 and result["train_pairs"] > 1000
+    assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
+    out = capsys.readouterr().out
+    assert "test sacreBLEU" in out and json.loads(out.strip().splitlines()[-1]) == result
