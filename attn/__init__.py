@@ -28,7 +28,8 @@ are loaded on first use, so that ``import attn`` does not import matplotlib.
 __version__ = "0.1.0"
 
 from attn.utils import check_shape, get_device, set_seed
-from attn.masking import leave_one_out_mask, mask_fill_value, masked_softmax, sequence_mask, valid_lens_to_mask
+from attn.masking import (causal_mask, leave_one_out_mask, mask_fill_value, masked_softmax, sequence_mask,
+                          valid_lens_to_mask)
 from attn.pooling import (KERNELS, ParametricAttentionPooling, RegressionData, make_regression_data,
                           nadaraya_watson, regression_target)
 from attn.scoring import AdditiveAttention, DotProductAttention, MultiplicativeAttention
@@ -40,6 +41,9 @@ from attn.seq2seq import (BahdanauDecoder, EncoderDecoder, Seq2SeqConfig, Seq2Se
 from attn.train import History, TrainConfig, sequence_loss, teacher_forcing_inputs, train_seq2seq
 from attn.decode import Decoded, beam_search, greedy_decode, translate
 from attn.bleu import corpus_bleu, sacrebleu_corpus, sentence_bleu
+from attn.multihead import MultiHeadAttention, merge_heads, split_heads
+from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, apply_rope, frequencies,
+                           relative_shift_matrix, sinusoidal_encoding)
 
 __all__ = [
     "__version__",
@@ -92,6 +96,16 @@ __all__ = [
     "corpus_bleu",
     "sacrebleu_corpus",
     "sentence_bleu",
+    "MultiHeadAttention",
+    "causal_mask",
+    "merge_heads",
+    "split_heads",
+    "LearnedPositionalEmbedding",
+    "PositionalEncoding",
+    "apply_rope",
+    "frequencies",
+    "relative_shift_matrix",
+    "sinusoidal_encoding",
 ]
 
 

@@ -145,6 +145,18 @@ def leave_one_out_mask(n: int) -> torch.Tensor:
     return ~torch.eye(n, dtype=torch.bool)
 
 
+def causal_mask(num_queries: int, num_keys: int, device=None) -> torch.Tensor:
+    """Bool ``attn_mask`` (L, S), True on and below the diagonal: query i sees keys 0..i.
+
+    The same lower-triangular mask that ``is_causal=True`` means in
+    :func:`torch.nn.functional.scaled_dot_product_attention` (aligned top left).
+    """
+    for name, n in (("num_queries", num_queries), ("num_keys", num_keys)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {n!r}")
+    return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
+
+
 def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None, *,
                    attn_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the last axis that gives masked keys exactly zero weight.

@@ -1,0 +1,183 @@
+"""Positional information for attention: sinusoidal, learned and rotary encodings.
+
+Self-attention treats its input as a set: permute the tokens and the outputs
+permute the same way. Position has to be added to the tokens.
+
+* :func:`sinusoidal_encoding` and :class:`PositionalEncoding`: the fixed
+  encoding of the Transformer (Vaswani et al., 2017), added to the input::
+
+      P[i, 2j]     = sin(i / base^(2j / E))
+      P[i, 2j + 1] = cos(i / base^(2j / E))
+
+  Each pair of columns (2j, 2j + 1) is a point on a circle that turns by the
+  angle w_j = base^(-2j / E) per position, so ``P[i + delta] = P[i] @ M.T`` with
+  ``M = relative_shift_matrix(E, delta)``, the same M for every position i.
+* :class:`LearnedPositionalEmbedding`: one trained vector per position.
+* :func:`apply_rope`: rotary position embedding (Su et al., 2021), which
+  rotates queries and keys instead of adding to the input, so that their dot
+  product depends on positions only through their difference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_even(name: str, value: int) -> None:
+    if value % 2:
+        raise ValueError(f"{name} must be even (the encoding pairs up dimensions), got {value}")
+
+
+def _check_base(base) -> None:
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 1:
+        raise ValueError(f"base must be a number > 1, got {base!r}")
+
+
+def frequencies(num_hiddens: int, base: float = 10000.0, dtype=torch.float32) -> torch.Tensor:
+    """The angular frequencies w_j = base^(-2j / E), j = 0..E/2-1: shape (E/2,), from 1 down."""
+    _check_positive_int("num_hiddens", num_hiddens)
+    _check_even("num_hiddens", num_hiddens)
+    _check_base(base)
+    exponents = torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens  # 2j / E
+    return (float(base) ** -exponents).to(dtype)  # computed in float64, then rounded once
+
+
+def sinusoidal_encoding(max_len: int, num_hiddens: int, base: float = 10000.0,
+                        dtype=torch.float32) -> torch.Tensor:
+    """The matrix P of shape (max_len, E): sines in even columns, cosines in odd ones."""
+    _check_positive_int("max_len", max_len)
+    omega = frequencies(num_hiddens, base, torch.float64)  # (E/2,)
+    angles = torch.arange(max_len, dtype=torch.float64)[:, None] * omega  # (max_len, 1) * (E/2,)
+    P = torch.empty(max_len, num_hiddens, dtype=torch.float64)
+    P[:, 0::2] = torch.sin(angles)  # (max_len, E/2)
+    P[:, 1::2] = torch.cos(angles)
+    return P.to(dtype)
+
+
+def relative_shift_matrix(num_hiddens: int, delta: int, base: float = 10000.0,
+                          dtype=torch.float32) -> torch.Tensor:
+    """The (E, E) matrix M with ``P[i + delta] = M @ P[i]`` for every position i.
+
+    Block diagonal: block j is the 2 x 2 rotation by the angle delta * w_j,
+    ``[[cos, sin], [-sin, cos]]`` acting on the pair (sin, cos) of column pair j.
+    It depends on delta (any int, negative too), never on i.
+    """
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        raise TypeError(f"delta must be an int, got {type(delta).__name__}")
+    theta = delta * frequencies(num_hiddens, base, torch.float64)  # (E/2,)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    M = torch.zeros(num_hiddens, num_hiddens, dtype=torch.float64)
+    even, odd = torch.arange(0, num_hiddens, 2), torch.arange(1, num_hiddens, 2)
+    # sin(a + b) = sin a cos b + cos a sin b;  cos(a + b) = cos a cos b - sin a sin b
+    M[even, even], M[even, odd] = cos, sin
+    M[odd, even], M[odd, odd] = -sin, cos
+    return M.to(dtype)
+
+
+def _check_sequence(x, num_hiddens: int, max_len: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape (B, L, E) (3 dimensions), got shape {tuple(x.shape)}")
+    if x.shape[-1] != num_hiddens:
+        raise ValueError(f"x must have size E = {num_hiddens} in its last dimension, got {x.shape[-1]}")
+    if x.shape[1] > max_len:
+        raise ValueError(f"sequences may have at most max_len = {max_len} tokens, got {x.shape[1]}")
+
+
+class PositionalEncoding(nn.Module):
+    """Add the sinusoidal encoding to a batch of sequences, then dropout.
+
+    Args:
+        num_hiddens: model width E, even.
+        dropout: dropout probability applied to ``x + P`` (training only).
+        max_len: the longest sequence the module accepts.
+        base: the wavelength scale (10000 in the Transformer).
+
+    Attributes:
+        P: buffer (max_len, E), the encoding matrix (no parameters).
+
+    Forward: x (B, L, E), L <= max_len -> x + P[:L], shape (B, L, E).
+    """
+
+    def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000,
+                 base: float = 10000.0):
+        super().__init__()
+        _check_positive_int("max_len", max_len)
+        self.num_hiddens, self.max_len = num_hiddens, max_len
+        self.dropout = nn.Dropout(dropout)  # raises ValueError outside [0, 1]
+        self.register_buffer("P", sinusoidal_encoding(max_len, num_hiddens, base), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_sequence(x, self.num_hiddens, self.max_len)
+        return self.dropout(x + self.P[: x.shape[1]].to(x.dtype))  # (B, L, E) + (L, E)
+
+
+class LearnedPositionalEmbedding(nn.Module):
+    """Add one trained vector per position (as in BERT and GPT), then dropout.
+
+    Args:
+        num_hiddens: model width E.
+        max_len: number of positions that have a vector; longer inputs are an
+            error, since no vector was ever trained for them.
+        dropout: dropout probability applied to the sum.
+
+    Forward: x (B, L, E), L <= max_len -> x + embedding[:L], shape (B, L, E).
+    """
+
+    def __init__(self, num_hiddens: int, max_len: int, dropout: float = 0.0):
+        super().__init__()
+        _check_positive_int("num_hiddens", num_hiddens)
+        _check_positive_int("max_len", max_len)
+        self.num_hiddens, self.max_len = num_hiddens, max_len
+        self.embedding = nn.Embedding(max_len, num_hiddens)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_sequence(x, self.num_hiddens, self.max_len)
+        return self.dropout(x + self.embedding.weight[: x.shape[1]])  # (B, L, E) + (L, E)
+
+
+def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
+               base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding: rotate each pair of features by an angle that grows with position.
+
+    Args:
+        x: queries or keys, float tensor (..., L, D) with D even, for example
+            (B, L, D) or (B, H, L, D) after splitting heads.
+        positions: optional int tensor (L,), the position of each token;
+            defaults to 0, 1, ..., L-1.
+        base: the wavelength scale, as in :func:`sinusoidal_encoding`.
+
+    Returns:
+        Tensor of the shape and dtype of x. The pair (x[2j], x[2j+1]) at position
+        m is rotated by the angle m * w_j, so that for rotated q at m and k at n,
+        ``q_m . k_n`` depends on m - n only. Norms are unchanged.
+    """
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"x must be a floating-point tensor, got {got}")
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (..., L, D) (at least 2 dimensions), got {tuple(x.shape)}")
+    length, dim = x.shape[-2], x.shape[-1]
+    _check_even("the head width D", dim)
+    if positions is None:
+        positions = torch.arange(length, device=x.device)
+    if not isinstance(positions, torch.Tensor) or positions.dtype.is_floating_point \
+            or positions.dtype == torch.bool:
+        raise TypeError(f"positions must be an integer tensor, got {getattr(positions, 'dtype', positions)}")
+    if tuple(positions.shape) != (length,):
+        raise ValueError(f"positions must have shape (L,) = ({length},), got {tuple(positions.shape)}")
+    theta = positions.to(torch.float64)[:, None] * frequencies(dim, base, torch.float64)  # (L, D/2)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)  # (L, D/2)
+    even, odd = x[..., 0::2], x[..., 1::2]  # (..., L, D/2) each
+    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)  # (..., L, D/2, 2)
+    return rotated.flatten(-2)  # interleave back: (..., L, D)
