@@ -31,12 +31,23 @@ def test_the_held_out_split_keeps_each_english_sentence_in_one_split():
 
 def test_the_report_gives_mean_and_spread_over_seeds(tmp_path):
     base = {"model": "bahdanau", "budget_s": 150, "updates": 100, "updates_per_s": 2.0, "decode_s": 1.0,
+            "test_sentences": 2,
             "train_pairs": 10, "test_pairs": 2, "src_vocab": 5, "tgt_vocab": 6, "unk_share": 0.01,
             "settings": {"lr": 0.005}, "machine": "x86_64"}
     path = tmp_path / "runs.jsonl"
-    path.write_text("\n".join(json.dumps({**base, "seed": s, "bleu": b}) for s, b in enumerate([20, 22, 24])))
+    path.write_text("\n".join(json.dumps({**base, "seed": s, "bleu": b, "bleu_multi_ref": b + 10})
+                              for s, b in enumerate([20, 22, 24])))
     table = translate_real.report(path)
-    assert "| bahdanau | 150 | 3 | 22.0 ± 2.0 (20.0, 22.0, 24.0) | 100 | 2.0 | 1.0 |" in table
+    assert ("| bahdanau | 150 | 3 | 22.0 ± 2.0 (20.0, 22.0, 24.0) | 32.0 ± 2.0 (30.0, 32.0, 34.0) "
+            "| 100 | 2.0 | 1.0 |") in table
+
+
+def test_multi_reference_bleu_takes_the_best_matching_reference():
+    outputs = [["a", "b", "c", "d"], ["x", "y", "z", "w"]]
+    one = translate_real.multi_reference_bleu(outputs, [[["a", "b", "c", "d"]], [["x", "y", "q", "w"]]])
+    two = translate_real.multi_reference_bleu(outputs, [[["a", "b", "c", "d"]],
+                                                        [["x", "y", "q", "w"], ["x", "y", "z", "w"]]])
+    assert two == pytest.approx(100) and one < 99
 
 
 @pytest.mark.skipif(not translate_real.DEFAULT_DATA.exists(), reason="the Tatoeba fra.txt is not here")
