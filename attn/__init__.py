@@ -44,6 +44,8 @@ from attn.bleu import corpus_bleu, sacrebleu_corpus, sentence_bleu
 from attn.multihead import MultiHeadAttention, merge_heads, split_heads
 from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, apply_rope, frequencies,
                            relative_shift_matrix, sinusoidal_encoding)
+from attn.efficient import (GroupedQueryAttention, KVCache, PeakMemory, TileCounts, attention_flops,
+                            kv_cache_bytes, naive_attention, online_softmax, tiled_attention)
 
 __all__ = [
     "__version__",
@@ -106,6 +108,15 @@ __all__ = [
     "frequencies",
     "relative_shift_matrix",
     "sinusoidal_encoding",
+    "GroupedQueryAttention",
+    "KVCache",
+    "PeakMemory",
+    "TileCounts",
+    "attention_flops",
+    "kv_cache_bytes",
+    "naive_attention",
+    "online_softmax",
+    "tiled_attention",
 ]
 
 
