@@ -279,9 +279,11 @@ def build_array(sentences: Sequence[Sequence[str]], vocab: Vocab, num_steps: int
 
 
 class BucketBatchSampler(Sampler):
-    """Shuffled batches of similar source length, so that little time goes to padding.
+    """Shuffled batches of similar length, so that little time goes to padding.
 
-    Each epoch shuffles the examples, sorts pools of ``50 * batch_size`` by length,
+    ``lengths`` (one sort key per example) orders the examples within a pool; ties
+    keep the shuffled order. Each epoch shuffles the examples, sorts pools of
+    ``50 * batch_size`` by length,
     cuts them into batches and shuffles the batches. Epoch ``e`` draws its order
     from ``seed + e``, so training runs repeat exactly; as with PyTorch's
     ``DistributedSampler``, a training loop may call ``set_epoch(e)``, otherwise
@@ -341,7 +343,7 @@ def load_translation_data(splits: Splits, batch_size: int = 64, num_steps: int =
     ``min_freq`` and ``max_size`` are passed to both vocabularies (see :class:`Vocab`).
 
     The training loader draws length-bucketed, shuffled batches (deterministic
-    for ``seed``); validation and test loaders keep the order of the pairs.
+    for ``seed``; sorted by target length, then source length, within a pool); validation and test loaders keep the order of the pairs.
     Every batch is trimmed to its longest source and target.
     """
     if not splits.train:
@@ -360,7 +362,12 @@ def load_translation_data(splits: Splits, batch_size: int = 64, num_steps: int =
         return TensorDataset(src, src_len, tgt, tgt_len)
 
     train = dataset(splits.train)
-    train_iter = DataLoader(train, batch_sampler=BucketBatchSampler(train.tensors[1], batch_size, seed),
+    # Bucket by target length first, then source length: the decoder runs step by step, so a batch
+    # costs about as many decoder steps as its longest target (sorting by the source alone left the
+    # longest target of a Tatoeba batch near 11 tokens where most are 5 to 7).
+    _, src_len, _, tgt_len = train.tensors
+    sampler = BucketBatchSampler(tgt_len * (num_steps + 1) + src_len, batch_size, seed)
+    train_iter = DataLoader(train, batch_sampler=sampler,
                             collate_fn=trim_batch)
     valid_iter, test_iter = (DataLoader(dataset(p), batch_size=batch_size, collate_fn=trim_batch)
                              for p in (splits.valid, splits.test))

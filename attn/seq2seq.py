@@ -43,12 +43,14 @@ class Seq2SeqConfig:
     dropout: float = 0.0    # dropout between GRU layers (only used when num_layers > 1)
     attention: bool = True  # Bahdanau decoder (True) or the fixed-context baseline (False)
     attention_hiddens: int | None = None  # h: hidden size of the additive attention (None: E)
+    output_hiddens: int | None = None  # l: a maxout layer of this size before the output layer (None: none)
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "embed_size", "num_hiddens", "num_layers"):
             _check_size(name, getattr(self, name))
-        if self.attention_hiddens is not None:
-            _check_size("attention_hiddens", self.attention_hiddens)
+        for name in ("attention_hiddens", "output_hiddens"):
+            if getattr(self, name) is not None:
+                _check_size(name, getattr(self, name))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if not isinstance(self.attention, bool):
@@ -137,6 +139,33 @@ class Seq2SeqEncoder(nn.Module):
         return x, torch.stack(states)  # (B, S, E), (N, B, E)
 
 
+class Maxout(nn.Module):
+    """A linear map to ``2 * l`` units followed by the maximum of each pair (Goodfellow et al., 2013).
+
+    Bahdanau et al. (2015) put such a layer between the decoder and its output
+    layer (their "deep output", with l = 500 for a 1000-unit decoder). Besides
+    adding a non-linearity, it makes the output layer cheap when V is large: the
+    layer over the vocabulary reads l numbers instead of 2E.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.out_features = out_features
+        self.linear = nn.Linear(in_features, 2 * out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., in_features) -> (..., out_features)."""
+        pairs = self.linear(x).unflatten(-1, (self.out_features, 2))  # (..., l, 2)
+        return pairs.amax(dim=-1)
+
+
+def _output_layer(num_hiddens: int, vocab_size: int, output_hiddens: int | None):
+    """What maps the decoder's [GRU output, context] (2E) to logits (V): ``(maxout, dense)``."""
+    if output_hiddens is None:
+        return nn.Identity(), nn.Linear(2 * num_hiddens, vocab_size)
+    return Maxout(2 * num_hiddens, output_hiddens), nn.Linear(output_hiddens, vocab_size)
+
+
 @dataclass
 class DecoderState:
     """What a decoder carries from one step to the next.
@@ -171,17 +200,19 @@ class Seq2SeqDecoder(nn.Module):
     The context is the encoder's final top-layer state; it is concatenated with
     every input embedding, the encoder's final states start the decoder, and the
     output layer reads the GRU output together with the context. Arguments as
-    for :class:`Seq2SeqEncoder`, with V the target vocabulary size.
+    for :class:`Seq2SeqEncoder`, with V the target vocabulary size;
+    ``output_hiddens`` l puts a :class:`Maxout` layer of that size before the
+    output layer (default None: the output layer reads the 2E numbers directly).
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, output_hiddens: int | None = None):
         super().__init__()
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
-        self.dense = nn.Linear(2 * num_hiddens, vocab_size)  # reads [GRU output, context]
+        self.maxout, self.dense = _output_layer(num_hiddens, vocab_size, output_hiddens)  # read [output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
         """State from ``enc_outputs`` (B, S, E), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
@@ -194,7 +225,8 @@ class Seq2SeqDecoder(nn.Module):
         context = state.context.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, E) -> (B, T, E)
         outputs, hidden = self.rnn(torch.cat([embedded, context], dim=-1), state.hidden)  # (B, T, E)
         new_state = DecoderState(hidden, state.enc_outputs, state.src_valid_lens, state.context)
-        return self.dense(torch.cat([outputs, context], dim=-1)), new_state, None  # (B, T, 2E) -> (B, T, V)
+        logits = self.dense(self.maxout(torch.cat([outputs, context], dim=-1)))  # (B, T, 2E) -> (B, T, V)
+        return logits, new_state, None
 
 
 class BahdanauDecoder(nn.Module):
@@ -206,7 +238,8 @@ class BahdanauDecoder(nn.Module):
     before the GRU step (Bahdanau et al., 2015). As in the baseline, the output
     layer reads the GRU output together with the context, and the encoder's
     final states start the decoder. ``attention_hiddens`` is the additive
-    attention's hidden size h (default: E).
+    attention's hidden size h (default: E); ``output_hiddens`` as in the
+    baseline (Bahdanau et al. use a maxout layer there).
 
     The keys are the same at every step, so :meth:`init_state` projects them
     (``W_k k_j``) and builds the padding mask once per sentence; each step only
@@ -214,14 +247,15 @@ class BahdanauDecoder(nn.Module):
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
-                 dropout: float = 0.0, attention_hiddens: int | None = None):
+                 dropout: float = 0.0, attention_hiddens: int | None = None,
+                 output_hiddens: int | None = None):
         super().__init__()
         self.vocab_size = vocab_size
         self.attention = AdditiveAttention(num_hiddens, num_hiddens, attention_hiddens or num_hiddens)
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
-        self.dense = nn.Linear(2 * num_hiddens, vocab_size)  # reads [GRU output, context]
+        self.maxout, self.dense = _output_layer(num_hiddens, vocab_size, output_hiddens)  # read [output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
         """State from ``enc_outputs`` (B, S, E), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
@@ -253,7 +287,8 @@ class BahdanauDecoder(nn.Module):
             weights.append(w)
         new_state = DecoderState(hidden, values, state.src_valid_lens, state.context, state.projected_keys,
                                  state.attn_mask)
-        return self.dense(torch.cat(outputs, dim=1)), new_state, torch.cat(weights, dim=1)  # (B, T, 2E) -> (B, T, V)
+        logits = self.dense(self.maxout(torch.cat(outputs, dim=1)))  # (B, T, 2E) -> (B, T, V)
+        return logits, new_state, torch.cat(weights, dim=1)
 
 
 class EncoderDecoder(nn.Module):
@@ -298,7 +333,8 @@ def build_model(config: Seq2SeqConfig) -> EncoderDecoder:
     """The encoder-decoder that ``config`` describes (Bahdanau or baseline decoder)."""
     args = (config.embed_size, config.num_hiddens, config.num_layers, config.dropout)
     if config.attention:
-        decoder = BahdanauDecoder(config.tgt_vocab_size, *args, attention_hiddens=config.attention_hiddens)
+        decoder = BahdanauDecoder(config.tgt_vocab_size, *args, attention_hiddens=config.attention_hiddens,
+                                  output_hiddens=config.output_hiddens)
     else:
-        decoder = Seq2SeqDecoder(config.tgt_vocab_size, *args)
+        decoder = Seq2SeqDecoder(config.tgt_vocab_size, *args, output_hiddens=config.output_hiddens)
     return EncoderDecoder(Seq2SeqEncoder(config.src_vocab_size, *args), decoder)

@@ -94,9 +94,10 @@ def run(args) -> dict:
     config = attn.Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), embed_size=args.embed_size,
                                 num_hiddens=args.num_hiddens, attention=args.model == "bahdanau",
                                 num_layers=args.num_layers, dropout=args.dropout,
-                                attention_hiddens=args.attention_hiddens)
+                                attention_hiddens=args.attention_hiddens, output_hiddens=args.output_hiddens)
     model = attn.build_model(config).to(attn.get_device())
     train_config = attn.TrainConfig(lr=args.lr, num_epochs=10_000, max_seconds=args.budget_s,
+                                    max_updates=args.max_updates,
                                     grad_clip=1.0, schedule="cosine", seed=args.seed,
                                     progress=sys.stderr.isatty())
     history = attn.train_seq2seq(model, data.train_iter, data.tgt_vocab.bos, train_config)
@@ -127,7 +128,7 @@ def run(args) -> dict:
             "train_pairs": len(splits.train), "test_pairs": len(splits.test),
             "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": unk_share,
             "settings": {k: getattr(args, k) for k in ("max_len", "min_freq", "max_vocab", "batch_size",
-                                                       "embed_size", "num_hiddens", "attention_hiddens", "num_layers",
+                                                       "embed_size", "num_hiddens", "attention_hiddens", "output_hiddens", "num_layers",
                                                        "dropout", "lr", "threads", "allow_unk")},
             "machine": f"{platform.machine()}, {platform.processor() or 'CPU'}, {os.cpu_count()} cores, "
                        f"{torch.get_num_threads()} threads, torch {torch.__version__}"}
@@ -174,6 +175,8 @@ def parse(argv=None):
     parser.add_argument("--embed-size", type=int, default=64)
     parser.add_argument("--num-hiddens", type=int, default=128)
     parser.add_argument("--attention-hiddens", type=int, default=32)
+    parser.add_argument("--output-hiddens", type=int, default=None, help="maxout size before the output layer")
+    parser.add_argument("--max-updates", type=int, default=None, help="also stop after this many updates")
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--lr", type=float, default=0.02)

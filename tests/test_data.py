@@ -218,6 +218,16 @@ def test_loaders_give_trimmed_consistent_batches(splits):
         load_translation_data(Splits([], [], []))
 
 
+def test_training_batches_are_bucketed_by_target_length():
+    # Every source has 3 tokens and the targets 1 to 12: bucketing by the source alone would mix them.
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 13, (640,), generator=g).tolist()
+    pairs = [(["a", "b", "c"], ["x"] * n) for n in lengths]
+    data = load_translation_data(Splits(pairs, pairs[:2], pairs[:2]), batch_size=32, num_steps=16)
+    spreads = [int(tgt_len.max() - tgt_len.min()) for _, _, _, tgt_len in data.train_iter]
+    assert len(spreads) == 20 and max(spreads) <= 1  # 640 pairs in one pool, sorted: at most two lengths
+
+
 @pytest.mark.parametrize("empty", ["valid", "test"])
 def test_loaders_need_pairs_in_every_split(splits, empty):
     # An empty split used to give a loader without batches, whose loss divides by zero.

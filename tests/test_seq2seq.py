@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from attn.seq2seq import BahdanauDecoder, Seq2SeqConfig, Seq2SeqDecoder, Seq2SeqEncoder, build_model
+from attn.seq2seq import BahdanauDecoder, Maxout, Seq2SeqConfig, Seq2SeqDecoder, Seq2SeqEncoder, build_model
 
 B, S, T, V_SRC, V_TGT, EMBED, E = 3, 6, 5, 11, 13, 8, 16  # E: model width (GRU size), EMBED: embed_size
 
@@ -17,10 +17,10 @@ def batch(seed=0):
     return src, valid, tgt_in
 
 
-def model(attention=True, num_layers=1, seed=0, attention_hiddens=None):
+def model(attention=True, num_layers=1, seed=0, attention_hiddens=None, output_hiddens=None):
     torch.manual_seed(seed)
     config = Seq2SeqConfig(V_SRC, V_TGT, EMBED, E, num_layers=num_layers, attention=attention,
-                           attention_hiddens=attention_hiddens)
+                           attention_hiddens=attention_hiddens, output_hiddens=output_hiddens)
     return build_model(config).eval()
 
 
@@ -123,8 +123,9 @@ def test_keys_are_projected_once_per_sentence():
 
 
 @pytest.mark.parametrize("attention", [True, False])
-def test_step_by_step_equals_teacher_forcing(attention):
-    net = model(attention, num_layers=2)
+@pytest.mark.parametrize("output_hiddens", [None, 7])
+def test_step_by_step_equals_teacher_forcing(attention, output_hiddens):
+    net = model(attention, num_layers=2, output_hiddens=output_hiddens)
     src, valid, tgt_in = batch()
     logits, weights = net(src, valid, tgt_in)
     state = net.init_state(src, valid)
@@ -204,9 +205,31 @@ def test_encoding_an_empty_batch_is_an_error(attention):
     ("num_layers", 0, "num_layers must be a positive int, got 0"),
     ("tgt_vocab_size", -3, "tgt_vocab_size must be a positive int, got -3"),
     ("attention_hiddens", 0, "attention_hiddens must be a positive int, got 0"),
+    ("output_hiddens", True, "output_hiddens must be a positive int, got True"),
     ("dropout", 1.0, r"dropout must be a number in \[0, 1\), got 1.0"),
     ("attention", "yes", "attention must be True or False, got 'yes'"),
 ])
 def test_bad_model_configs(field, value, message):
     with pytest.raises(ValueError, match=message):
         Seq2SeqConfig(**{"src_vocab_size": V_SRC, "tgt_vocab_size": V_TGT, field: value})
+
+
+def test_maxout_takes_the_larger_of_each_pair_of_units():
+    torch.manual_seed(0)
+    layer = Maxout(4, 3)
+    x = torch.randn(2, 5, 4)
+    z = layer.linear(x)  # (2, 5, 6): units 2k and 2k + 1 form pair k
+    expected = torch.stack([torch.maximum(z[..., 2 * k], z[..., 2 * k + 1]) for k in range(3)], dim=-1)
+    torch.testing.assert_close(layer(x), expected)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_output_hiddens_puts_a_maxout_layer_before_the_output_layer(attention):
+    plain, deep = model(attention), model(attention, output_hiddens=7)
+    assert isinstance(deep.decoder.maxout, Maxout) and deep.decoder.maxout.linear.out_features == 14
+    assert deep.decoder.dense.in_features == 7 and plain.decoder.dense.in_features == 2 * E
+    src, valid, tgt_in = batch()
+    logits, _ = deep(src, valid, tgt_in)
+    assert logits.shape == (B, T, V_TGT) and torch.isfinite(logits).all()
+    # The vocabulary layer reads l = 7 numbers instead of 2E = 32: fewer weights when V is large.
+    assert deep.decoder.dense.weight.numel() < plain.decoder.dense.weight.numel()
