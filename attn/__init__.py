@@ -44,6 +44,9 @@ from attn.bleu import corpus_bleu, sacrebleu_corpus, sentence_bleu
 from attn.multihead import MultiHeadAttention, merge_heads, split_heads
 from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, apply_rope, frequencies,
                            relative_shift_matrix, sinusoidal_encoding)
+from attn.transformer import (AddNorm, PositionWiseFFN, Transformer, TransformerConfig, TransformerDecoder,
+                              TransformerDecoderBlock, TransformerEncoder, TransformerEncoderBlock,
+                              TransformerState, TransformerWeights, build_transformer)
 from attn.efficient import (GroupedQueryAttention, KVCache, PeakMemory, TileCounts, attention_flops,
                             kv_cache_bytes, naive_attention, online_softmax, tiled_attention)
 
@@ -108,6 +111,17 @@ __all__ = [
     "frequencies",
     "relative_shift_matrix",
     "sinusoidal_encoding",
+    "AddNorm",
+    "PositionWiseFFN",
+    "Transformer",
+    "TransformerConfig",
+    "TransformerDecoder",
+    "TransformerDecoderBlock",
+    "TransformerEncoder",
+    "TransformerEncoderBlock",
+    "TransformerState",
+    "TransformerWeights",
+    "build_transformer",
     "GroupedQueryAttention",
     "KVCache",
     "PeakMemory",

@@ -45,7 +45,9 @@ class TrainConfig:
     max_updates: int | None = None  # stop after this many updates (None: run all epochs)
     max_seconds: float | None = None  # stop after this much wall-clock time (None: no limit)
     grad_clip: float = 1.0    # clip the global gradient norm to this (0: no clipping)
-    schedule: str = "constant"  # "constant" lr, or "cosine": lr decays to 0 over the updates
+    schedule: str = "constant"  # "constant" lr, "cosine": decays to 0 over the updates, or
+    #                             "inverse_sqrt": lr * sqrt(warmup / update) after the warm-up
+    warmup: int = 0           # updates over which the rate rises linearly to lr (0: none)
     seed: int = 0             # seeds the weight updates' randomness (dropout)
     progress: bool = True     # show a progress bar with the loss of the last update
 
@@ -64,8 +66,13 @@ class TrainConfig:
             raise ValueError(f"max_seconds must be a finite number > 0 or None, got {self.max_seconds!r}")
         if not _is_real(self.grad_clip) or self.grad_clip < 0:  # a negative one would switch clipping off
             raise ValueError(f"grad_clip must be a finite number >= 0 (0: no clipping), got {self.grad_clip!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.schedule not in ("constant", "cosine", "inverse_sqrt"):
+            raise ValueError(f"schedule must be 'constant', 'cosine' or 'inverse_sqrt', "
+                             f"got {self.schedule!r}")
+        if not _is_int(self.warmup) or self.warmup < 0:
+            raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
+        if self.schedule == "inverse_sqrt" and self.warmup == 0:
+            raise ValueError("the inverse_sqrt schedule needs warmup >= 1 (it decays from there)")
         if not _is_int(self.seed):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
         if not isinstance(self.progress, bool):
@@ -168,6 +175,28 @@ def sequence_loss(logits: torch.Tensor, tgt: torch.Tensor, tgt_valid_lens: torch
     return per_token.sum() / num_tokens, num_tokens
 
 
+def scheduled_rate(config: TrainConfig, update: int, total: int, elapsed: float = 0.0) -> float:
+    """The learning rate of update number ``update`` (counted from 1) of ``total``.
+
+    ``constant``: ``lr``. ``cosine``: ``lr * (1 + cos(pi * done)) / 2``, where
+    ``done`` is the larger of the share of updates made before this one and the
+    share of ``max_seconds`` used after ``elapsed`` seconds. ``inverse_sqrt``
+    (Vaswani et al., 2017): ``lr * min(update / warmup, sqrt(warmup / update))``,
+    the peak ``lr`` at ``update == warmup``. With ``warmup`` > 0 the rate of the
+    other two schedules is multiplied by ``min(1, update / warmup)``.
+    """
+    if config.schedule == "cosine":
+        angle = math.pi * (update - 1) / total  # pi times the share of the budget used
+        if config.max_seconds is not None:
+            angle = max(angle, math.pi * elapsed / config.max_seconds)
+        rate = config.lr * (0.5 * (1 + math.cos(min(angle, math.pi))))
+    elif config.schedule == "inverse_sqrt":
+        rate = config.lr * min(1.0, math.sqrt(config.warmup / update))
+    else:
+        rate = config.lr
+    return rate * min(1.0, update / config.warmup) if config.warmup else rate
+
+
 def _num_batches(loader, name: str) -> int:
     try:
         count = len(loader)
@@ -212,7 +241,7 @@ def evaluate_loss(model: nn.Module, data_iter, bos: int) -> float:
 
 
 def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | None = None,
-                  valid_iter=None) -> History:
+                  valid_iter=None, callback=None) -> History:
     """Train ``model`` with Adam and teacher forcing; return the loss history.
 
     Args:
@@ -223,13 +252,15 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
         bos: id of ``<bos>`` in the target vocabulary.
         config: a :class:`TrainConfig`.
         valid_iter: optional loader, not empty; its loss is recorded after each epoch.
+        callback: optional function called with the update number after every
+            update (to evaluate during training, say); its time counts towards
+            ``max_seconds``, and it should leave the model in training mode.
 
     Training stops at the first of ``num_epochs`` passes, ``max_updates`` updates and
     ``max_seconds`` of wall-clock time (checked between updates; validation counts),
-    and the validation loss is recorded then too. The cosine schedule follows
-    whichever budget runs out first: at each update the rate is
-    ``lr * (1 + cos(pi * done)) / 2``, where ``done`` is the larger of the share of
-    updates and the share of seconds used.
+    and the validation loss is recorded then too. Each update's learning rate is
+    :func:`scheduled_rate`; the cosine schedule follows whichever budget runs out
+    first.
 
     For runs that repeat exactly, the model is initialized after a fixed seed, the
     loop seeds torch with ``config.seed``, a batch sampler with ``set_epoch``
@@ -252,14 +283,11 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
     def set_rate(update: int, elapsed: float) -> None:
-        """Set the learning rate after ``update`` updates and ``elapsed`` seconds."""
-        if config.schedule != "cosine":
-            return
-        angle = math.pi * update / total  # pi times the share of the budget used
-        if config.max_seconds is not None:
-            angle = max(angle, math.pi * elapsed / config.max_seconds)
+        """Set the learning rate of the next update after ``update`` updates and ``elapsed`` seconds."""
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * (0.5 * (1 + math.cos(min(angle, math.pi))))
+            group["lr"] = scheduled_rate(config, update + 1, total, elapsed)
+
+    set_rate(0, 0.0)
 
     bar = progress(total=None if config.max_seconds else total, desc="training",
                    disable=not config.progress)
@@ -281,6 +309,8 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
             history.losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{history.losses[-1]:.3f}")
+            if callback is not None:
+                callback(update)
             elapsed = time.perf_counter() - start
             set_rate(update, elapsed)
             if update == total:

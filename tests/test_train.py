@@ -215,7 +215,9 @@ def test_the_progress_bar_counts_updates_and_shows_the_loss(tiny, monkeypatch):
     ("max_seconds", 0, "max_seconds must be a finite number > 0 or None, got 0"),
     ("max_seconds", math.inf, "max_seconds must be a finite number > 0 or None, got inf"),
     ("grad_clip", -1.0, r"grad_clip must be a finite number >= 0 \(0: no clipping\), got -1.0"),
-    ("schedule", "linear", "schedule must be 'constant' or 'cosine', got 'linear'"),
+    ("schedule", "linear", "schedule must be 'constant', 'cosine' or 'inverse_sqrt', got 'linear'"),
+    ("warmup", -1, "warmup must be an int >= 0, got -1"),
+    ("schedule", "inverse_sqrt", "the inverse_sqrt schedule needs warmup >= 1"),
     ("seed", None, "seed must be an int, got None"),
     ("progress", "yes", "progress must be True or False, got 'yes'"),
 ])
@@ -304,3 +306,26 @@ def test_a_tiny_model_overfits_a_few_pairs_to_bleu_100(tiny, attention, one_thre
     outputs, _ = translate(net, sources, data.src_vocab, data.tgt_vocab, data.num_steps)
     assert corpus_bleu(outputs, references) == 100
     assert evaluate_loss(net, data.train_iter, data.tgt_vocab.bos) < 0.05
+
+
+def test_the_inverse_sqrt_schedule_warms_up_then_decays(tiny, recorded_rates):
+    _, data = tiny
+    config = TrainConfig(lr=0.01, num_epochs=10, max_updates=8, schedule="inverse_sqrt", warmup=4,
+                         progress=False)
+    train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos, config)
+    expected = [0.01 * min(s / 4, math.sqrt(4 / s)) for s in range(1, 9)]
+    assert recorded_rates == pytest.approx(expected, rel=1e-12)
+    assert max(recorded_rates) == recorded_rates[3] == pytest.approx(0.01)  # the peak at the warm-up's end
+    assert attn.train.scheduled_rate(config, 100, 8) == pytest.approx(0.002)  # 0.01 * sqrt(4 / 100)
+    recorded_rates.clear()
+    warm = TrainConfig(lr=0.01, num_epochs=10, max_updates=5, warmup=2, progress=False)  # constant
+    train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos, warm)
+    assert recorded_rates == pytest.approx([0.005, 0.01, 0.01, 0.01, 0.01], rel=1e-12)
+
+
+def test_the_callback_sees_every_update(tiny):
+    _, data = tiny
+    seen = []
+    train_seq2seq(tiny_model(data), data.train_iter, data.tgt_vocab.bos,
+                  TrainConfig(num_epochs=10, max_updates=4, progress=False), callback=seen.append)
+    assert seen == [1, 2, 3, 4]
