@@ -11,7 +11,8 @@ decoder shares one small interface, which :mod:`attn.train` and
 
 Shapes (package legend): B batch, S source length, T target length, E model
 width (the GRU's hidden size), N number of stacked GRU layers, V vocabulary
-size. The size of a token embedding is spelled out as ``embed_size``, the
+size; K is the width of the encoder's outputs (E, or 2E for a bidirectional
+encoder). The size of a token embedding is spelled out as ``embed_size``, the
 additive attention's hidden size as ``h``.
 """
 
@@ -44,6 +45,7 @@ class Seq2SeqConfig:
     attention: bool = True  # Bahdanau decoder (True) or the fixed-context baseline (False)
     attention_hiddens: int | None = None  # h: hidden size of the additive attention (None: E)
     output_hiddens: int | None = None  # l: a maxout layer of this size before the output layer (None: none)
+    bidirectional: bool = False  # the encoder also reads right to left (Bahdanau et al.); outputs 2E wide
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "embed_size", "num_hiddens", "num_layers"):
@@ -53,8 +55,9 @@ class Seq2SeqConfig:
                 _check_size(name, getattr(self, name))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        if not isinstance(self.attention, bool):
-            raise ValueError(f"attention must be True or False, got {self.attention!r}")
+        for name in ("attention", "bidirectional"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
@@ -95,23 +98,39 @@ class Seq2SeqEncoder(nn.Module):
     ``nn.GRU`` only returns the top layer's outputs; packed sequences would do the
     same job but are slow to train on CPU.)
 
+    With ``bidirectional=True`` every layer also reads each sentence from its last
+    real token back to its first, as in Bahdanau et al. (2015): the output at
+    position j is then ``[forward state, backward state]`` (2E numbers), which sums
+    up the words on both sides of word j. The decoder's first state is then
+    ``tanh(W [last forward state, first backward state])`` per layer (the paper uses
+    the backward state alone).
+
     Args:
         vocab_size: V, the source vocabulary size.
         embed_size: size of a token embedding.
         num_hiddens: E, the GRU hidden size.
         num_layers: N, stacked GRU layers.
         dropout: dropout on the inputs of every layer above the first.
+        bidirectional: read each sentence in both directions (outputs of size 2E).
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, bidirectional: bool = False):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        self.vocab_size = vocab_size
+        self.vocab_size, self.bidirectional = vocab_size, bidirectional
+        self.output_size = 2 * num_hiddens if bidirectional else num_hiddens  # width of the outputs
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.layers = nn.ModuleList(nn.GRU(embed_size if i == 0 else num_hiddens, num_hiddens, batch_first=True)
-                                    for i in range(num_layers))
+
+        def grus():
+            return nn.ModuleList(nn.GRU(embed_size if i == 0 else self.output_size, num_hiddens, batch_first=True)
+                                 for i in range(num_layers))
+
+        self.layers = grus()
+        if bidirectional:
+            self.backward_layers = grus()
+            self.bridges = nn.ModuleList(nn.Linear(2 * num_hiddens, num_hiddens) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, src: torch.Tensor, src_valid_lens: torch.Tensor):
@@ -122,21 +141,35 @@ class Seq2SeqEncoder(nn.Module):
             src_valid_lens: (B,) integer number of real tokens per sentence, in [1, S].
 
         Returns:
-            ``outputs`` (B, S, E), top-layer state at every position (zero on
-            padding), and ``state`` (N, B, E), every layer's state after the last
-            real token.
+            ``outputs`` (B, S, E) (or (B, S, 2E) when bidirectional), the top
+            layer's output at every position (zero on padding), and ``state``
+            (N, B, E), every layer's state after the last real token (when
+            bidirectional: made from both directions' final states).
         """
         _check_tokens("src", src, self.vocab_size)
         _check_src_valid_lens(src, src_valid_lens)
         batch, num_steps = src.shape
         mask = sequence_mask(src_valid_lens, num_steps).unsqueeze(-1)  # (B, S, 1), True on real tokens
         last = (src_valid_lens - 1).view(batch, 1, 1)  # (B, 1, 1): position of the last real token
+        if self.bidirectional:
+            # Position t of the reversed sentence holds token valid_len - 1 - t; padding stays where it is.
+            # The map is its own inverse, so the same gather also puts the outputs back in order.
+            steps = torch.arange(num_steps, device=src.device)
+            flip = torch.where(mask[..., 0], last.view(batch, 1) - steps, steps).unsqueeze(-1)  # (B, S, 1)
         x, states = self.embedding(src), []  # (B, S, embed_size)
         for i, layer in enumerate(self.layers):
-            x, _ = layer(self.dropout(x) if i > 0 else x)  # (B, S, E); states past the end are ignored
+            inputs = self.dropout(x) if i > 0 else x
+            x, _ = layer(inputs)  # (B, S, E); states past the end are ignored
             x = x * mask  # zero on padding
-            states.append(x.gather(1, last.expand(-1, -1, x.shape[-1]))[:, 0])  # (B, 1, E) -> (B, E)
-        return x, torch.stack(states)  # (B, S, E), (N, B, E)
+            state = x.gather(1, last.expand(-1, -1, x.shape[-1]))[:, 0]  # (B, 1, E) -> (B, E)
+            if self.bidirectional:
+                reversed_inputs = inputs.gather(1, flip.expand(-1, -1, inputs.shape[-1]))
+                back, _ = self.backward_layers[i](reversed_inputs)  # (B, S, E), reading right to left
+                back = back.gather(1, flip.expand(-1, -1, back.shape[-1])) * mask  # back in sentence order
+                state = torch.tanh(self.bridges[i](torch.cat([state, back[:, 0]], dim=-1)))  # (B, 2E) -> (B, E)
+                x = torch.cat([x, back], dim=-1)  # (B, S, 2E)
+            states.append(state)
+        return x, torch.stack(states)  # (B, S, E or 2E), (N, B, E)
 
 
 class Maxout(nn.Module):
@@ -159,18 +192,18 @@ class Maxout(nn.Module):
         return pairs.amax(dim=-1)
 
 
-def _output_layer(num_hiddens: int, vocab_size: int, output_hiddens: int | None):
-    """What maps the decoder's [GRU output, context] (2E) to logits (V): ``(maxout, dense)``."""
+def _output_layer(in_features: int, vocab_size: int, output_hiddens: int | None):
+    """What maps the decoder's [GRU output, context] to logits (V): ``(maxout, dense)``."""
     if output_hiddens is None:
-        return nn.Identity(), nn.Linear(2 * num_hiddens, vocab_size)
-    return Maxout(2 * num_hiddens, output_hiddens), nn.Linear(output_hiddens, vocab_size)
+        return nn.Identity(), nn.Linear(in_features, vocab_size)
+    return Maxout(in_features, output_hiddens), nn.Linear(output_hiddens, vocab_size)
 
 
 @dataclass
 class DecoderState:
     """What a decoder carries from one step to the next.
 
-    ``hidden`` (N, B, E) is the decoder GRU's state; ``enc_outputs`` (B, S, E)
+    ``hidden`` (N, B, E) is the decoder GRU's state; ``enc_outputs`` (B, S, K)
     and ``src_valid_lens`` (B,) are the source it attends to; ``context`` (B, E)
     is the encoder's final top-layer state (the baseline's fixed context).
     An attention decoder also keeps what does not change while it decodes a
@@ -212,7 +245,7 @@ class Seq2SeqDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
-        self.maxout, self.dense = _output_layer(num_hiddens, vocab_size, output_hiddens)  # read [output, context]
+        self.maxout, self.dense = _output_layer(2 * num_hiddens, vocab_size, output_hiddens)  # [output, context]
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
         """State from ``enc_outputs`` (B, S, E), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
@@ -239,7 +272,8 @@ class BahdanauDecoder(nn.Module):
     layer reads the GRU output together with the context, and the encoder's
     final states start the decoder. ``attention_hiddens`` is the additive
     attention's hidden size h (default: E); ``output_hiddens`` as in the
-    baseline (Bahdanau et al. use a maxout layer there).
+    baseline (Bahdanau et al. use a maxout layer there); ``key_size`` is the
+    width of the encoder outputs (default E; 2E for a bidirectional encoder).
 
     The keys are the same at every step, so :meth:`init_state` projects them
     (``W_k k_j``) and builds the padding mask once per sentence; each step only
@@ -248,18 +282,19 @@ class BahdanauDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int = 1,
                  dropout: float = 0.0, attention_hiddens: int | None = None,
-                 output_hiddens: int | None = None):
+                 output_hiddens: int | None = None, key_size: int | None = None):
         super().__init__()
         self.vocab_size = vocab_size
-        self.attention = AdditiveAttention(num_hiddens, num_hiddens, attention_hiddens or num_hiddens)
+        key_size = key_size or num_hiddens  # width of the encoder outputs: keys, values and context
+        self.attention = AdditiveAttention(key_size, num_hiddens, attention_hiddens or num_hiddens)
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, batch_first=True,
+        self.rnn = nn.GRU(embed_size + key_size, num_hiddens, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
-        self.maxout, self.dense = _output_layer(num_hiddens, vocab_size, output_hiddens)  # read [output, context]
+        self.maxout, self.dense = _output_layer(num_hiddens + key_size, vocab_size, output_hiddens)
 
     def init_state(self, enc_outputs, enc_state, src_valid_lens) -> DecoderState:
-        """State from ``enc_outputs`` (B, S, E), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
-        projected_keys = self.attention.project_keys(enc_outputs)  # (B, S, E) -> (B, S, h)
+        """State from ``enc_outputs`` (B, S, K), ``enc_state`` (N, B, E) and ``src_valid_lens`` (B,)."""
+        projected_keys = self.attention.project_keys(enc_outputs)  # (B, S, K) -> (B, S, h)
         attn_mask = valid_lens_to_mask(src_valid_lens, 1, enc_outputs.shape[1])  # (B, 1, S)
         return DecoderState(enc_state, enc_outputs, src_valid_lens, enc_state[-1], projected_keys, attn_mask)
 
@@ -274,20 +309,20 @@ class BahdanauDecoder(nn.Module):
         if state.projected_keys is None or state.attn_mask is None:
             raise ValueError("BahdanauDecoder needs a state made by its own init_state (with projected keys)")
         embedded = self.embedding(tgt_in)  # (B, T, embed_size)
-        hidden, values = state.hidden, state.enc_outputs  # (N, B, E), (B, S, E)
+        hidden, values = state.hidden, state.enc_outputs  # (N, B, E), (B, S, K)
         outputs, weights = [], []
         for x_t in embedded.unbind(dim=1):  # T steps, each (B, embed_size)
             query = hidden[-1].unsqueeze(1)  # (B, 1, E): previous top-layer state
             scores = self.attention.score(query, state.projected_keys)  # (B, 1, S)
             w = masked_softmax(scores, attn_mask=state.attn_mask)  # (B, 1, S); padded source positions get 0
-            context = torch.bmm(self.attention.dropout(w), values)  # (B, 1, S) @ (B, S, E) -> (B, 1, E)
-            x = torch.cat([x_t.unsqueeze(1), context], dim=-1)  # (B, 1, embed_size + E)
+            context = torch.bmm(self.attention.dropout(w), values)  # (B, 1, S) @ (B, S, K) -> (B, 1, K)
+            x = torch.cat([x_t.unsqueeze(1), context], dim=-1)  # (B, 1, embed_size + K)
             out, hidden = self.rnn(x, hidden)  # (B, 1, E), (N, B, E)
-            outputs.append(torch.cat([out, context], dim=-1))  # (B, 1, 2E)
+            outputs.append(torch.cat([out, context], dim=-1))  # (B, 1, E + K)
             weights.append(w)
         new_state = DecoderState(hidden, values, state.src_valid_lens, state.context, state.projected_keys,
                                  state.attn_mask)
-        logits = self.dense(self.maxout(torch.cat(outputs, dim=1)))  # (B, T, 2E) -> (B, T, V)
+        logits = self.dense(self.maxout(torch.cat(outputs, dim=1)))  # (B, T, E + K) -> (B, T, V)
         return logits, new_state, torch.cat(weights, dim=1)
 
 
@@ -311,7 +346,7 @@ class EncoderDecoder(nn.Module):
 
     def init_state(self, src: torch.Tensor, src_valid_lens: torch.Tensor) -> DecoderState:
         """Encode ``src`` (B, S) with ``src_valid_lens`` (B,) into the decoder's first state."""
-        enc_outputs, enc_state = self.encoder(src, src_valid_lens)  # (B, S, E), (N, B, E)
+        enc_outputs, enc_state = self.encoder(src, src_valid_lens)  # (B, S, K), (N, B, E)
         return self.decoder.init_state(enc_outputs, enc_state, src_valid_lens)
 
     def step(self, tokens: torch.Tensor, state: DecoderState):
@@ -332,9 +367,11 @@ class EncoderDecoder(nn.Module):
 def build_model(config: Seq2SeqConfig) -> EncoderDecoder:
     """The encoder-decoder that ``config`` describes (Bahdanau or baseline decoder)."""
     args = (config.embed_size, config.num_hiddens, config.num_layers, config.dropout)
+    key_size = 2 * config.num_hiddens if config.bidirectional else config.num_hiddens  # encoder output width
     if config.attention:
         decoder = BahdanauDecoder(config.tgt_vocab_size, *args, attention_hiddens=config.attention_hiddens,
-                                  output_hiddens=config.output_hiddens)
+                                  output_hiddens=config.output_hiddens, key_size=key_size)
     else:
         decoder = Seq2SeqDecoder(config.tgt_vocab_size, *args, output_hiddens=config.output_hiddens)
-    return EncoderDecoder(Seq2SeqEncoder(config.src_vocab_size, *args), decoder)
+    encoder = Seq2SeqEncoder(config.src_vocab_size, *args, bidirectional=config.bidirectional)
+    return EncoderDecoder(encoder, decoder)

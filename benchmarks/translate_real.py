@@ -1,6 +1,7 @@
 """Train a translation model on the real Tatoeba English-French file under a time budget.
 
     python benchmarks/translate_real.py --data PATH/fra.txt --budget-s 150 --model bahdanau
+    python benchmarks/translate_real.py --model transformer   # attn.Transformer, with its defaults
     python benchmarks/translate_real.py --quick            # seconds; what pytest runs
     python benchmarks/translate_real.py --report runs.jsonl > benchmarks/results.md
 
@@ -91,16 +92,33 @@ def run(args) -> dict:
           f"read in {time.perf_counter() - start:.1f} s", flush=True)
 
     torch.manual_seed(args.seed)
-    config = attn.Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), embed_size=args.embed_size,
-                                num_hiddens=args.num_hiddens, attention=args.model == "bahdanau",
-                                num_layers=args.num_layers, dropout=args.dropout,
-                                attention_hiddens=args.attention_hiddens, output_hiddens=args.output_hiddens)
-    model = attn.build_model(config).to(attn.get_device())
+    if args.model == "transformer":
+        model = attn.build_transformer(attn.TransformerConfig(
+            len(data.src_vocab), len(data.tgt_vocab), num_hiddens=args.num_hiddens,
+            num_heads=args.num_heads, ffn_hiddens=args.ffn_hiddens, num_layers=args.num_layers,
+            dropout=args.dropout, norm_first=args.norm_first)).to(attn.get_device())
+    else:
+        model = rnn_model(args, data)
     train_config = attn.TrainConfig(lr=args.lr, num_epochs=10_000, max_seconds=args.budget_s,
-                                    max_updates=args.max_updates,
+                                    max_updates=args.max_updates, warmup=args.warmup,
                                     grad_clip=1.0, schedule="cosine", seed=args.seed,
                                     progress=sys.stderr.isatty())
     history = attn.train_seq2seq(model, data.train_iter, data.tgt_vocab.bos, train_config)
+    return evaluate(args, splits, data, model, history, unk_share)
+
+
+def rnn_model(args, data):
+    config = attn.Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), embed_size=args.embed_size,
+                                num_hiddens=args.num_hiddens, attention=args.model == "bahdanau",
+                                num_layers=args.num_layers, dropout=args.dropout,
+                                attention_hiddens=args.attention_hiddens, output_hiddens=args.output_hiddens,
+                                bidirectional=args.bidirectional)
+    return attn.build_model(config).to(attn.get_device())
+
+
+def evaluate(args, splits, data, model, history, unk_share) -> dict:
+    """Greedy-decode the test split, print BLEU and samples, return the run's record."""
+    test_refs = [tgt for _, tgt in splits.test]
     updates = len(history.losses)
     print(f"trained {updates} updates in {history.seconds:.1f} s ({updates / history.seconds:.1f}/s), "
           f"last loss {history.losses[-1]:.3f}", flush=True)
@@ -127,11 +145,23 @@ def run(args) -> dict:
             "updates": updates, "updates_per_s": updates / history.seconds, "decode_s": decode_s,
             "train_pairs": len(splits.train), "test_pairs": len(splits.test),
             "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": unk_share,
-            "settings": {k: getattr(args, k) for k in ("max_len", "min_freq", "max_vocab", "batch_size",
-                                                       "embed_size", "num_hiddens", "attention_hiddens", "output_hiddens", "num_layers",
+            "settings": settings(args) if args.model == "transformer" else
+                        {k: getattr(args, k) for k in ("max_len", "min_freq", "max_vocab", "batch_size",
+                                                       "embed_size", "num_hiddens", "attention_hiddens", "output_hiddens",
+                                                       "bidirectional", "num_layers",
                                                        "dropout", "lr", "threads", "allow_unk")},
             "machine": f"{platform.machine()}, {platform.processor() or 'CPU'}, {os.cpu_count()} cores, "
                        f"{torch.get_num_threads()} threads, torch {torch.__version__}"}
+
+
+TRANSFORMER_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "num_hiddens", "num_heads",
+                        "ffn_hiddens", "num_layers", "norm_first", "dropout", "lr", "warmup",
+                        "threads", "allow_unk")
+
+
+def settings(args) -> dict:
+    """The settings of a Transformer run, as its JSON record keeps them."""
+    return {k: getattr(args, k) for k in TRANSFORMER_SETTINGS}
 
 
 def report(path: Path) -> str:
@@ -154,6 +184,10 @@ def report(path: Path) -> str:
                      f"{statistics.mean(r['updates_per_s'] for r in rs):.1f} | "
                      f"{statistics.mean(r['decode_s'] for r in rs):.1f} |")
     first = runs[0]
+    for model in dict.fromkeys(r["model"] for r in runs):  # a model with other settings: its own line
+        first_of = next(r for r in runs if r["model"] == model)
+        if first_of["settings"] != first["settings"]:
+            lines += ["", f"Settings of {model}: {json.dumps(first_of['settings'])}."]
     lines += ["", f"Settings: {json.dumps(first['settings'])}; training pairs {first['train_pairs']}, "
               f"test pairs {first['test_pairs']} ({first['test_sentences']} sentences), vocabulary (en, fr) {first['src_vocab']}, "
               f"{first['tgt_vocab']}, <unk> in the test references {first['unk_share']:.1%}. "
@@ -164,7 +198,7 @@ def report(path: Path) -> str:
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Tatoeba fra.txt")
-    parser.add_argument("--model", choices=["bahdanau", "baseline"], default="bahdanau")
+    parser.add_argument("--model", choices=["bahdanau", "baseline", "transformer"], default="bahdanau")
     parser.add_argument("--budget-s", type=float, default=150.0, help="seconds of training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -177,18 +211,33 @@ def parse(argv=None):
     parser.add_argument("--attention-hiddens", type=int, default=32)
     parser.add_argument("--output-hiddens", type=int, default=None, help="maxout size before the output layer")
     parser.add_argument("--max-updates", type=int, default=None, help="also stop after this many updates")
-    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
+    parser.add_argument("--num-layers", type=int, default=None, help="default 1; transformer 2")
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--lr", type=float, default=None, help="default 0.02; transformer 2e-3")
+    # the Transformer's own settings; --num-hiddens, --num-layers and --dropout are shared
+    parser.add_argument("--num-heads", type=int, default=4)
+    parser.add_argument("--ffn-hiddens", type=int, default=256)
+    parser.add_argument("--norm-first", action="store_true", help="pre-norm blocks")
+    parser.add_argument("--warmup", type=int, default=None, help="updates of linear warm-up "
+                        "(default 0; transformer 100)")
     parser.add_argument("--allow-unk", action="store_true", help="let the decoder write <unk>")
     parser.add_argument("--max-pairs", type=int, default=None, help="a random sample of the file")
     parser.add_argument("--max-test", type=int, default=None, help="decode only this many test pairs")
     parser.add_argument("--quick", action="store_true", help="a few seconds on a sample, for tests")
     parser.add_argument("--report", type=Path, help="print the markdown table of a JSON-lines file")
     args = parser.parse_args(argv)
+    transformer = args.model == "transformer"
+    if args.lr is None:
+        args.lr = 2e-3 if transformer else 0.02
+    if args.num_layers is None:
+        args.num_layers = 2 if transformer else 1
+    if args.warmup is None:
+        args.warmup = 100 if transformer else 0
     if args.quick:
         args.budget_s, args.max_pairs, args.max_test = 3.0, 5000, 100
         args.embed_size, args.num_hiddens, args.max_vocab = 32, 64, 2000
+        args.ffn_hiddens, args.warmup = 128, min(args.warmup, 10)
     return args
 
 

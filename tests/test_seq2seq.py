@@ -17,10 +17,12 @@ def batch(seed=0):
     return src, valid, tgt_in
 
 
-def model(attention=True, num_layers=1, seed=0, attention_hiddens=None, output_hiddens=None):
+def model(attention=True, num_layers=1, seed=0, attention_hiddens=None, output_hiddens=None,
+          bidirectional=False):
     torch.manual_seed(seed)
     config = Seq2SeqConfig(V_SRC, V_TGT, EMBED, E, num_layers=num_layers, attention=attention,
-                           attention_hiddens=attention_hiddens, output_hiddens=output_hiddens)
+                           attention_hiddens=attention_hiddens, output_hiddens=output_hiddens,
+                           bidirectional=bidirectional)
     return build_model(config).eval()
 
 
@@ -39,10 +41,36 @@ def test_encoder_shapes_and_final_state_at_last_real_token(num_layers):
     torch.testing.assert_close(state[-1], outputs[torch.arange(B), valid - 1])
 
 
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_bidirectional_encoder_reads_each_sentence_both_ways_without_its_padding(num_layers):
+    torch.manual_seed(0)
+    encoder = Seq2SeqEncoder(V_SRC, EMBED, E, num_layers, bidirectional=True).eval()
+    src, valid, _ = batch()
+    outputs, state = encoder(src, valid)
+    assert encoder.output_size == 2 * E
+    assert outputs.shape == (B, S, 2 * E) and state.shape == (num_layers, B, E)
+    assert (outputs[1, 2:] == 0).all() and (outputs[1, :2] != 0).all()  # zero on padding only
+    for b in range(B):  # every sentence encoded alone, without padding, gives the same numbers
+        n = int(valid[b])
+        alone_outputs, alone_state = encoder(src[b:b + 1, :n], valid[b:b + 1])
+        torch.testing.assert_close(outputs[b, :n], alone_outputs[0])
+        torch.testing.assert_close(state[:, b], alone_state[:, 0])
+    # The bottom layer's backward half is a GRU run over the reversed sentence.
+    n = int(valid[2])
+    embedded = encoder.embedding(src[2:3, :n].flip(1))  # (1, n, embed_size), last token first
+    back, _ = encoder.backward_layers[0](embedded)
+    if num_layers == 1:
+        torch.testing.assert_close(outputs[2, :n, E:], back[0].flip(0))
+        forward_last = outputs[2, n - 1, :E]
+        expected = torch.tanh(encoder.bridges[0](torch.cat([forward_last, back[0, -1]])))
+        torch.testing.assert_close(state[0, 2], expected)
+
+
 @pytest.mark.parametrize("attention", [True, False])
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_encoder_decoder_shapes(attention, num_layers):
-    net = model(attention, num_layers)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_encoder_decoder_shapes(attention, num_layers, bidirectional):
+    net = model(attention, num_layers, bidirectional=bidirectional)
     src, valid, tgt_in = batch()
     logits, weights = net(src, valid, tgt_in)
     assert logits.shape == (B, T, V_TGT) and net.tgt_vocab_size == V_TGT
@@ -55,8 +83,9 @@ def test_encoder_decoder_shapes(attention, num_layers):
 
 
 @pytest.mark.parametrize("attention", [True, False])
-def test_padding_tokens_do_not_change_outputs(attention):
-    net = model(attention, num_layers=2)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_tokens_do_not_change_outputs(attention, bidirectional):
+    net = model(attention, num_layers=2, bidirectional=bidirectional)
     src, valid, tgt_in = batch()
     logits, weights = net(src, valid, tgt_in)
     other = src.clone()
@@ -123,9 +152,9 @@ def test_keys_are_projected_once_per_sentence():
 
 
 @pytest.mark.parametrize("attention", [True, False])
-@pytest.mark.parametrize("output_hiddens", [None, 7])
-def test_step_by_step_equals_teacher_forcing(attention, output_hiddens):
-    net = model(attention, num_layers=2, output_hiddens=output_hiddens)
+@pytest.mark.parametrize("output_hiddens, bidirectional", [(None, False), (7, False), (7, True)])
+def test_step_by_step_equals_teacher_forcing(attention, output_hiddens, bidirectional):
+    net = model(attention, num_layers=2, output_hiddens=output_hiddens, bidirectional=bidirectional)
     src, valid, tgt_in = batch()
     logits, weights = net(src, valid, tgt_in)
     state = net.init_state(src, valid)
@@ -208,6 +237,7 @@ def test_encoding_an_empty_batch_is_an_error(attention):
     ("output_hiddens", True, "output_hiddens must be a positive int, got True"),
     ("dropout", 1.0, r"dropout must be a number in \[0, 1\), got 1.0"),
     ("attention", "yes", "attention must be True or False, got 'yes'"),
+    ("bidirectional", 1, "bidirectional must be True or False, got 1"),
 ])
 def test_bad_model_configs(field, value, message):
     with pytest.raises(ValueError, match=message):
