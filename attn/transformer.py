@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attn.masking import masked_softmax, valid_lens_to_mask
@@ -136,14 +137,19 @@ def _attention(mha: MultiHeadAttention, queries, keys, values, need_weights, **m
     return mha(queries, keys, values, **masks), None
 
 
-def _attend_cached(mha: MultiHeadAttention, x, keys, values, attn_mask=None):
+def _attend_cached(mha: MultiHeadAttention, x, keys, values, attn_mask=None, need_weights=False):
     """One query per row against keys and values that ``mha`` has already projected.
 
     ``x`` (B, 1, E); ``keys``, ``values`` (B, H, S, D); ``attn_mask`` None or bool
-    (B, 1, S), True = may attend. Returns output (B, 1, E) and weights (B, H, 1, S).
-    No dropout: the cache serves decoding, in eval mode.
+    (B, 1, S), True = may attend. Returns output (B, 1, E) and weights (B, H, 1, S)
+    or None, computed as in :class:`attn.MultiHeadAttention` (fused SDPA without
+    weights). No dropout: the cache serves decoding, in eval mode.
     """
     q = split_heads(mha.W_q(x), mha.num_heads)  # (B, 1, E) -> (B, H, 1, D)
+    if not need_weights:
+        mask = None if attn_mask is None else attn_mask.unsqueeze(1)  # (B, 1, 1, S): every head
+        heads = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, H, 1, D)
+        return mha.W_o(merge_heads(heads)), None
     scores = q @ keys.transpose(-2, -1) / math.sqrt(mha.head_dim)  # (B, H, 1, D) @ (B, H, D, S)
     if attn_mask is None:
         weights = torch.softmax(scores, dim=-1)  # (B, H, 1, S)
@@ -226,7 +232,8 @@ class TransformerDecoderBlock(nn.Module):
         return (split_heads(self.cross_attention.W_k(enc_outputs), heads),
                 split_heads(self.cross_attention.W_v(enc_outputs), heads))
 
-    def step(self, x: torch.Tensor, cache: "LayerCache", cross_mask: torch.Tensor):
+    def step(self, x: torch.Tensor, cache: "LayerCache", cross_mask: torch.Tensor,
+             need_weights: bool = False):
         """Decode one position with the key-value cache.
 
         Args:
@@ -235,7 +242,8 @@ class TransformerDecoderBlock(nn.Module):
             cross_mask: (B, 1, S) bool, True on real source tokens.
 
         Returns:
-            ``(output (B, 1, E), new cache (t + 1 positions), cross weights (B, H, 1, S))``.
+            ``(output (B, 1, E), new cache (t + 1 positions), cross weights (B, H, 1, S)
+            or None unless need_weights)``.
         """
         mha = self.self_attention
         h = self.addnorm1.prepare(x)  # (B, 1, E)
@@ -244,7 +252,7 @@ class TransformerDecoderBlock(nn.Module):
         y, _ = _attend_cached(mha, h, keys, values)  # the new token sees every earlier one: no mask
         x = self.addnorm1(x, y)
         y, cross_w = _attend_cached(self.cross_attention, self.addnorm2.prepare(x), cache.cross_keys,
-                                    cache.cross_values, cross_mask)
+                                    cache.cross_values, cross_mask, need_weights)
         x = self.addnorm2(x, y)
         out = self.addnorm3(x, self.ffn(self.addnorm3.prepare(x)))
         return out, LayerCache(keys, values, cache.cross_keys, cache.cross_values), cross_w
@@ -411,8 +419,9 @@ class TransformerDecoder(nn.Module):
         cross_mask = valid_lens_to_mask(state.src_valid_lens, 1, state.enc_outputs.shape[1])  # (B, 1, S)
         x = _embed(self.embedding, self.position, tokens.unsqueeze(1), offset=t)  # (B, 1, E)
         cache = []
-        for block, layer_cache in zip(self.blocks, state.cache):
-            x, layer_cache, cross_w = block.step(x, layer_cache, cross_mask)
+        for i, (block, layer_cache) in enumerate(zip(self.blocks, state.cache)):
+            last = i == len(self.blocks) - 1  # only the last block's weights are returned
+            x, layer_cache, cross_w = block.step(x, layer_cache, cross_mask, need_weights=last)
             cache.append(layer_cache)
         logits = self.dense(self.norm(x))[:, 0]  # (B, 1, E) -> (B, V)
         new_state = TransformerState(state.enc_outputs, state.src_valid_lens, all_tokens, cache)
