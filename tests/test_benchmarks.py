@@ -57,3 +57,33 @@ def test_quick_mode_trains_and_scores_on_the_real_file(capsys):
     assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
     out = capsys.readouterr().out
     assert "test sacreBLEU" in out and json.loads(out.strip().splitlines()[-1]) == result
+
+
+def test_the_report_gives_other_settings_of_a_model_their_own_line(tmp_path):
+    base = {"budget_s": 150, "updates": 100, "updates_per_s": 2.0, "decode_s": 1.0, "test_sentences": 2,
+            "train_pairs": 10, "test_pairs": 2, "src_vocab": 5, "tgt_vocab": 6, "unk_share": 0.01,
+            "machine": "x86_64", "bleu": 20, "bleu_multi_ref": 30, "seed": 0}
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps({**base, **extra}) for extra in (
+        {"model": "bahdanau", "settings": {"lr": 0.02}},
+        {"model": "transformer", "settings": {"lr": 0.002, "num_heads": 4}})))
+    table = translate_real.report(path)
+    assert '| transformer | 150 | 1 |' in table
+    assert 'Settings of transformer: {"lr": 0.002, "num_heads": 4}.' in table
+
+
+def test_transformer_defaults_differ_from_the_rnn_ones_only_where_given():
+    rnn, transformer = translate_real.parse([]), translate_real.parse(["--model", "transformer"])
+    assert (rnn.lr, rnn.warmup, rnn.num_layers) == (0.02, 0, 1)
+    assert (transformer.lr, transformer.warmup, transformer.num_layers) == (2e-3, 100, 2)
+    assert translate_real.parse(["--model", "transformer", "--lr", "1e-3"]).lr == 1e-3
+    assert set(translate_real.settings(transformer)) == set(translate_real.TRANSFORMER_SETTINGS)
+
+
+@pytest.mark.skipif(not translate_real.DEFAULT_DATA.exists(), reason="the Tatoeba fra.txt is not here")
+def test_quick_mode_trains_the_transformer_on_the_real_file(capsys):
+    result = translate_real.main(["--quick", "--model", "transformer", "--seed", "1"])
+    assert result["model"] == "transformer" and result["updates"] >= 1
+    assert result["settings"]["num_heads"] == 4 and result["settings"]["warmup"] == 10
+    assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
+    assert "test sacreBLEU" in capsys.readouterr().out
