@@ -120,3 +120,160 @@ def test_solution_code_runs_where_it_stands(path):
         failing = [c.metadata.get("solution") for c in nb.cells[first_solution:]
                    if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
         raise AssertionError(f"solution code of {failing or 'a chapter cell'} failed: {error}") from None
+
+
+# --- The page a reader sees (conventions in CONTRIBUTING.md; tests/test_browser.py checks the
+# built HTML itself) --------------------------------------------------------------------------
+
+sys_path = str(ROOT / "_ext")
+
+
+def book_ext():
+    """The build's extension module and the Colab cell writer, from _ext/."""
+    import importlib
+    import sys
+
+    if sys_path not in sys.path:
+        sys.path.insert(0, sys_path)
+    return importlib.import_module("book_html"), importlib.import_module("colab_cell")
+
+
+def displayed_text(output):
+    """The text a page shows for one output, or None when it shows HTML or an image."""
+    if output["output_type"] == "stream":
+        return "".join(output["text"])
+    data = output.get("data", {})
+    if output["output_type"] in ("execute_result", "display_data") and set(data) & {
+            "text/html", "image/png", "image/jpeg", "image/svg+xml"}:
+        return None
+    if output["output_type"] == "error":
+        return "\n".join(output.get("traceback", []))
+    return "".join(data.get("text/plain", ""))
+
+
+def shown(cell):
+    tags = cell.get("metadata", {}).get("tags", [])
+    return not {"remove-cell", "remove-output"} & set(tags)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_from_the_configured_repository(path):
+    _, colab_cell = book_ext()
+    problem = colab_cell.check(json.loads(path.read_text()), colab_cell.configured_url(ROOT))
+    assert problem is None, f"{problem}: run python _ext/colab_cell.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_has_alt_text(path):
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code" or not shown(cell):
+            continue
+        images = [o for o in cell["outputs"] if {"image/png", "image/jpeg", "image/svg+xml"}
+                  & set(o.get("data", {}))]
+        if images:
+            alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt.split()) >= 4, (
+                "a figure needs alt text (cell metadata mystnb.image.alt, a sentence): "
+                + "".join(cell["source"])[:80])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_text_outputs_fit_the_page(path):
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code" or not shown(cell):
+            continue
+        for output in cell["outputs"]:
+            text = displayed_text(output)
+            long = [line for line in (text or "").splitlines() if len(line) > MAX_CODE_LINE]
+            assert not long, (f"an output line of {len(long[0])} characters (at most "
+                              f"{MAX_CODE_LINE} fit the page): {long[0][:100]!r}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_widget_state_and_no_traceback_on_the_page(path):
+    notebook = json.loads(path.read_text())
+    assert "widgets" not in notebook["metadata"], "saved widget state: clear it before committing"
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            assert not any("widget" in mime for mime in output.get("data", {})), \
+                "a widget output: use attn.interactive for a figure with a slider"
+            assert output["output_type"] != "error", \
+                "a traceback on the page: catch the exception and print its message"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_links_the_glossary(path):
+    cells = json.loads(path.read_text())["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    terms = re.findall(r"\{term\}`([^`]+)`", markdown)
+    assert len(terms) >= 3, f"only {len(terms)} {{term}} links to the glossary"
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    defined = {line.strip().lower() for line in glossary.splitlines()
+               if line and not line.startswith((" ", "#", "`", "The ", "\n"))}
+    for term in terms:
+        target = re.sub(r"^.*<(.+)>$", r"\1", term).strip().lower()
+        assert target in defined, f"{{term}}`{term}` is not in book/glossary.md"
+
+
+def test_nbval_markers_are_removed_from_the_page():
+    book_html, _ = book_ext()
+    notebook = {"cells": [
+        {"cell_type": "code", "source": ["# NBVAL_IGNORE_OUTPUT\n", "x = 1  # keep\n"]},
+        {"cell_type": "code", "source": "y = 2\n# NBVAL_SKIP\nz = 3"},
+        {"cell_type": "markdown", "source": "# NBVAL_SKIP is prose here"}]}
+    cells = book_html.strip_nbval_markers(notebook)["cells"]
+    assert [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells] \
+        == ["x = 1  # keep\n", "y = 2\nz = 3", "# NBVAL_SKIP is prose here"]
+
+
+def test_notation_page_matches_the_shape_legend():
+    import attn
+
+    legend = re.findall(r"^    (\w+) +(.+)$", attn.__doc__.split("Shape legend", 1)[1].split("\n\n", 2)[1],
+                        re.M)
+    assert len(legend) >= 8, "could not read the shape legend of attn/__init__.py"
+    notation = (ROOT / "book" / "notation.md").read_text()
+    rows = dict(re.findall(r"^\| (\w+) \| ([^|]+?) \|$", notation, re.M))
+    rows.pop("Letter", None)  # the table's header
+    assert {letter: meaning for letter, meaning in legend} == \
+        {letter: rows.get(letter) for letter, _ in legend}
+    assert len(rows) == len(legend), "the notation page has shape letters the legend lacks"
+
+
+def test_repository_url_is_named_in_one_place():
+    _, colab_cell = book_ext()
+    url = colab_cell.configured_url(ROOT)
+    assert "your-org" not in url and url.startswith("https://github.com/")
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert "{{ pip_install }}" in intro and "github.com" not in intro
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "book").glob("*.md")]:
+        assert "your-org" not in path.read_text(), f"{path.name} names a placeholder repository"
+
+
+COLUMN_PX = 740  # the text column at 1280 px (tests/test_browser.py measures the page itself)
+
+
+def png_size(data: str) -> tuple[int, int]:
+    import base64
+    import struct
+
+    header = base64.b64decode(data[:44])  # the signature and the IHDR chunk
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_figures_fit_the_column_at_high_resolution(path):
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code" or not shown(cell):
+            continue
+        for output in cell["outputs"]:
+            if "image/png" not in output.get("data", {}):
+                continue
+            width, _ = png_size(output["data"]["image/png"])
+            shown_width = output.get("metadata", {}).get("image/png", {}).get("width", width)
+            where = "".join(cell["source"])[:60]
+            assert shown_width <= COLUMN_PX, (
+                f"a figure {shown_width} px wide, the column has {COLUMN_PX}: {where}")
+            assert width >= 1.9 * shown_width, (
+                f"a figure at {width} pixels for {shown_width} px on the page: keep the "
+                f"chapter's first cell (retina figures, python _ext/colab_cell.py): {where}")
