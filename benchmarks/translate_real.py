@@ -73,6 +73,38 @@ def multi_reference_bleu(outputs, references) -> float:
     return bleu.corpus_score([" ".join(o) for o in outputs], streams).score
 
 
+LENGTH_BUCKETS = ((1, 4), (5, 7), (8, 10))  # English sentence lengths in tokens, both ends included
+
+
+def where_it_fails(sources, outputs, references, src_vocab) -> dict:
+    """Aggregate measures of where a model's translations fall short (no sentence is kept).
+
+    Args:
+        sources: the distinct English test sentences (token lists).
+        outputs: the model's translation of each (token lists).
+        references: all French translations of each (lists of token lists).
+        src_vocab: the English vocabulary, to tell which sentences hold an unknown word.
+
+    Returns:
+        ``exact``: the share of sentences translated exactly as one of their references;
+        ``by_length``: per English length bucket ``"lo-hi"``, the number of sentences and
+        their multi-reference BLEU; ``unknown_source`` / ``known_source``: the same for the
+        sentences with and without a word outside the English vocabulary.
+    """
+    def part(indices):
+        if not indices:
+            return {"sentences": 0, "bleu": None}
+        return {"sentences": len(indices),
+                "bleu": multi_reference_bleu([outputs[i] for i in indices], [references[i] for i in indices])}
+
+    exact = sum(list(o) in [list(r) for r in refs] for o, refs in zip(outputs, references)) / len(outputs)
+    by_length = {f"{lo}-{hi}": part([i for i, s in enumerate(sources) if lo <= len(s) <= hi])
+                 for lo, hi in LENGTH_BUCKETS}
+    unknown = [i for i, s in enumerate(sources) if any(src_vocab[t] == src_vocab.unk for t in s)]
+    known = sorted(set(range(len(sources))) - set(unknown))
+    return {"exact": exact, "by_length": by_length, "unknown_source": part(unknown), "known_source": part(known)}
+
+
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     attn.set_seed(args.seed)
@@ -140,8 +172,14 @@ def evaluate(args, splits, data, model, history, unk_share) -> dict:
     for i in range(0, len(sources), max(1, len(sources) // 5))[:5]:
         print(f"  {' '.join(sources[i])}\n    -> {' '.join(outputs[i])}\n    references: "
               + " | ".join(" ".join(r) for r in references[tuple(sources[i])]))
+    analysis = where_it_fails(sources, outputs, list(references.values()), data.src_vocab)
+    print(f"exact translations {analysis['exact']:.1%}; BLEU by English length "
+          + ", ".join(f"{k}: {v['bleu']:.1f} ({v['sentences']})" for k, v in analysis["by_length"].items()
+                      if v["bleu"] is not None)
+          + f"; with an unknown English word {analysis['unknown_source']['bleu'] or 0:.1f} "
+          f"({analysis['unknown_source']['sentences']}), without {analysis['known_source']['bleu'] or 0:.1f}")
     return {"model": args.model, "seed": args.seed, "budget_s": args.budget_s, "bleu": bleu,
-            "bleu_multi_ref": bleu_multi, "test_sentences": len(sources),
+            "bleu_multi_ref": bleu_multi, "test_sentences": len(sources), "analysis": analysis,
             "updates": updates, "updates_per_s": updates / history.seconds, "decode_s": decode_s,
             "train_pairs": len(splits.train), "test_pairs": len(splits.test),
             "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": unk_share,
