@@ -75,9 +75,6 @@ def repository_url(config) -> str:
 
 
 def on_config_inited(app, config):
-    theme_options = dict(config.html_theme_options or {})
-    theme_options.setdefault("default_mode", "light")  # else the theme logs "invalid theme mode"
-    config.html_theme_options = theme_options
     staging = stage_mathjax(Path(app.outdir).parent / "mathjax-staging")
     config.html_extra_path = list(config.html_extra_path) + [str(staging)]
     config.mathjax_path = "mathjax/tex-chtml.js"  # relative to _static
@@ -125,7 +122,10 @@ def on_source_read(app, docname, source):
 
 
 def on_page_context(app, pagename, templatename, context, doctree):
-    """Drop repeated inline scripts (sphinx-thebe adds its configuration twice)."""
+    """Drop repeated inline scripts (sphinx-thebe adds its configuration twice), and give
+    the theme a colour mode (without one, pydata-sphinx-theme logs an error on every page)."""
+    if not context.get("default_mode"):
+        context["default_mode"] = "light"
     scripts = context.get("script_files")
     if not scripts:
         return

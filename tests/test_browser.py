@@ -165,24 +165,26 @@ for (const img of document.images) {
   if (!alt || /^[0-9a-f]{16,}|\\.(png|jpe?g|svg|gif)$/i.test(alt))
     problems.push("image without alt text: " + img.src.split("/").pop() + " alt='" + alt + "'");
 }
-// Width: nothing scrolls sideways or sticks out of the article column.
+// Width: no block scrolls sideways, overflows or sticks out of the article column.
 const column = document.querySelector("article.bd-article") || document.querySelector("main");
 if (column && arguments[0]) {
   const right = column.getBoundingClientRect().right + 1;
   const reported = [];
-  for (const e of column.querySelectorAll("*")) {
+  const blocks = column.querySelectorAll("p, li, dt, dd, h1, h2, h3, h4, pre, table, figure, img, " +
+      "svg, div.math, mjx-container[display='true'], div.cell_output, div.highlight, " +
+      ".attn-slider, .admonition, details, blockquote");
+  for (const e of blocks) {
     if (e.closest("mjx-assistive-mml, .d-none, [hidden]")) continue;
     if (reported.some(r => r.contains(e))) continue;  // one report per offending block
-    const style = getComputedStyle(e);
-    if (style.display === "none" || style.visibility === "hidden" || style.position === "fixed") continue;
     const box = e.getBoundingClientRect();
     if (box.width === 0 || box.height === 0) continue;
-    const scrolls = ["auto", "scroll"].includes(style.overflowX) && e.scrollWidth > e.clientWidth + 1;
-    if (scrolls) {
-      problems.push("scrolls sideways (" + e.scrollWidth + " > " + e.clientWidth + " px): " + describe(e));
-      reported.push(e);
-    } else if (box.right > right) {
+    const scrolls = ["auto", "scroll"].includes(getComputedStyle(e).overflowX);
+    if (box.right > right) {
       problems.push("wider than the column (" + Math.round(box.right - right) + " px): " + describe(e));
+      reported.push(e);
+    } else if (e.scrollWidth > e.clientWidth + 1 && e.tagName !== "svg" && e.tagName !== "IMG") {
+      problems.push((scrolls ? "scrolls sideways (" : "overflows (") + e.scrollWidth + " > " +
+                    e.clientWidth + " px): " + describe(e));
       reported.push(e);
     }
   }
