@@ -189,6 +189,13 @@ def test_peak_memory_counts_allocations_and_frees():
     assert mem.peak == mem.net == 40 and after.numel() == 10
 
 
+def test_peak_memory_keeps_the_profiler_quiet_on_stderr(capfd):
+    with PeakMemory() as mem:
+        torch.empty(10)
+    assert mem.peak == 40
+    assert "profiler" not in capfd.readouterr().err
+
+
 def test_peak_memory_sees_the_scores_of_naive_attention_and_not_of_tiled():
     q, k, v = random_qkv(batch=1, heads=2, num_queries=512, num_keys=512, dim=16, value_dim=16)
     score_bytes = 2 * 512 * 512 * 4
