@@ -201,7 +201,8 @@ def interactive_heatmaps(frames, labels: Sequence[str], *, slider_label: str,
     cell = min(36.0, 440.0 / num_keys, 300.0 / num_queries)
     left = 40 + (8 * max(map(len, yticks)) + 10 if yticks else 16)
     below = 6 * max(map(len, xticks)) + 14 if xticks else 8  # rotated key labels
-    spec = {"width": int(left + num_keys * cell + 80), "height": int(12 + num_queries * cell + below + 24),
+    # 110 px right of the cells: the colour bar and its labels
+    spec = {"width": int(left + num_keys * cell + 110), "height": int(12 + num_queries * cell + below + 24),
             "left": left, "xlabel": xlabel, "ylabel": ylabel,
             "frames": _rounded(values), "range": [low, high], "cell": cell,
             "xticks": xticks, "yticks": yticks}
@@ -236,7 +237,10 @@ _SCRIPT = r"""
       out.push(Math.round(t / step) * step);
     return out;
   }
-  function fmt(v) { return String(Number(v.toPrecision(3))); }
+  function fmt(v) {
+    var a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(1) : String(Number(v.toPrecision(3)));
+  }
   function curves(i) {
     var L = 56, R = 630, T = 16, B = spec.height - 44;
     var x0 = spec.xrange[0], x1 = spec.xrange[1], pad = (spec.yrange[1] - spec.yrange[0]) * 0.05 || 0.5;

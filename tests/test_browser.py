@@ -10,7 +10,8 @@ The pages are served on 127.0.0.1 by a server this module starts, and the browse
 resolves no other host. Each page must load without a console error and without a
 request to another address, have every formula typeset by MathJax, every image loaded
 with alt text, nothing wider than the text column, and only internal links that
-resolve (anchors included). The search page must find "softmax". Screenshots of every
+resolve (anchors included), and every slider figure redraws when moved. The search page must
+find "softmax". Screenshots of every
 chapter at desktop and phone width go to ``_build/screenshots/``.
 """
 
@@ -25,6 +26,7 @@ import pathlib
 import re
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -141,6 +143,7 @@ def outside_requests(browser, base: str) -> list[str]:
 # In the page: what a reader would see that is wrong. Returns a list of problems.
 PAGE_CHECKS = """
 const problems = [];
+if (!document.body) return ["the page has no body (still loading?)"];
 const describe = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
     (e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\\s+/).join(".") : "") +
     " '" + (e.textContent || "").trim().slice(0, 60).replace(/\\s+/g, " ") + "'";
@@ -164,6 +167,16 @@ for (const img of document.images) {
   const alt = (img.getAttribute("alt") || "").trim();
   if (!alt || /^[0-9a-f]{16,}|\\.(png|jpe?g|svg|gif)$/i.test(alt))
     problems.push("image without alt text: " + img.src.split("/").pop() + " alt='" + alt + "'");
+}
+// Sliders of attn.interactive: drawn, and redrawn when moved.
+if (arguments[0]) for (const s of document.querySelectorAll(".attn-slider")) {
+  const input = s.querySelector("input"), out = s.querySelector("output"), svg = s.querySelector("svg");
+  if (!svg || !svg.childElementCount) { problems.push("slider figure not drawn: " + describe(s)); continue; }
+  const before = svg.innerHTML, label = out.textContent;
+  input.value = input.value === input.max ? input.min : input.max;
+  input.dispatchEvent(new Event("input"));
+  if (svg.innerHTML === before || out.textContent === label)
+    problems.push("slider does not redraw: " + label);
 }
 // Width: no block scrolls sideways, overflows or sticks out of the article column.
 const column = document.querySelector("article.bd-article") || document.querySelector("main");
@@ -279,7 +292,12 @@ def test_search_finds_softmax(site, browser):
         })();
     """)
     assert found > 0, "the search page found nothing for 'softmax'"
-    problems = [p for p in browser.execute_script(PAGE_CHECKS, False) if p.startswith(("raw", "Math"))]
+    for _ in range(10):  # the results arrive after the page has loaded
+        checks = browser.execute_script(PAGE_CHECKS, False)
+        if "the page has no body (still loading?)" not in checks:
+            break
+        time.sleep(0.5)
+    problems = [p for p in checks if p.startswith(("raw", "Math", "the page has no body"))]
     problems += [f"console: {m}" for m in console_errors(browser)]
     problems += [f"request outside 127.0.0.1: {u}" for u in outside_requests(browser, site)]
     assert not unique(problems), "\n".join(unique(problems)[:20])
