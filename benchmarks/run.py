@@ -80,7 +80,7 @@ class Sizes:
     block: int = 256
     memory_repeats: int = 3
     decode_lengths: tuple = (20, 40, 80, 160)
-    decode_batch: int = 16
+    decode_batch: int = 8
     decode_repeats: int = 3
 
 
@@ -97,6 +97,12 @@ def median_time(fn, repeats: int, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def add(rows: list, row: "Row") -> None:
+    """Append a row, and show it on stderr while the suite runs (the table comes at the end)."""
+    rows.append(row)
+    print(f"  {row.benchmark}: {row.measured} vs {row.reference or '-'}", file=sys.stderr, flush=True)
 
 
 def verdict(ok: bool) -> str:
@@ -140,7 +146,7 @@ def bench_multihead_attention(s: Sizes) -> list[Row]:
             b = theirs(x, x, x, need_weights=need_weights, average_attn_weights=False)[0]
             torch.testing.assert_close(a[0] if need_weights else a, b, atol=1e-5, rtol=0)
         t_ours, t_theirs, ratio = paired_medians(run_ours, run_theirs, s.repeats)
-        rows.append(Row(f"attn.MultiHeadAttention, {path} / nn.MultiheadAttention", setting,
+        add(rows, Row(f"attn.MultiHeadAttention, {path} / nn.MultiheadAttention", setting,
                         f"{1e3 * t_ours:.2f} ms", f"{1e3 * t_theirs:.2f} ms", f"{ratio:.2f}",
                         f"<= {target} ({verdict(ratio <= target)})" if target else "reported"))
 
@@ -159,7 +165,7 @@ def bench_multihead_attention(s: Sizes) -> list[Row]:
         torch.testing.assert_close(dot(*[t.reshape(B * H, L, D) for t in (q, k, v)]).view(B, H, L, D),
                                    F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=0)
     t_ours, t_theirs, ratio = paired_medians(run_dot, run_sdpa, s.repeats)
-    rows.append(Row("attn.DotProductAttention / F.scaled_dot_product_attention",
+    add(rows, Row("attn.DotProductAttention / F.scaled_dot_product_attention",
                     f"B={B}, H={H}, L=S={L}, D={D}, fwd+bwd", f"{1e3 * t_ours:.2f} ms",
                     f"{1e3 * t_theirs:.2f} ms", f"{ratio:.2f}", "reported"))
     return rows
@@ -184,12 +190,12 @@ def bench_tiled(s: Sizes) -> list[Row]:
             with attn.PeakMemory() as m_tiled:
                 tiled()
         setting = f"L=S={n}, H={s.attention_heads}, D={s.head_dim}, block {s.block}, forward"
-        rows.append(Row("tiled / naive attention: time", setting, f"{1e3 * t_tiled:.1f} ms",
+        add(rows, Row("tiled / naive attention: time", setting, f"{1e3 * t_tiled:.1f} ms",
                         f"{1e3 * t_naive:.1f} ms", f"{t_tiled / t_naive:.2f}", "reported"))
         growth = "" if previous is None else m_tiled.peak / previous
         target = ("first length" if previous is None
                   else f"tiled x{growth:.2f} per doubling <= 2.2 ({verdict(growth <= 2.2)})")
-        rows.append(Row("tiled / naive attention: peak memory", setting,
+        add(rows, Row("tiled / naive attention: peak memory", setting,
                         f"{m_tiled.peak / 1e6:.2f} MB", f"{m_naive.peak / 1e6:.2f} MB",
                         f"{m_tiled.peak / m_naive.peak:.3f}", target))
         previous = m_tiled.peak
@@ -226,8 +232,8 @@ def bench_decoding(s: Sizes, quick: bool) -> list[Row]:
 
     torch.manual_seed(0)
     config = (TransformerConfig(50, 50, num_hiddens=32, num_heads=4, ffn_hiddens=64, num_layers=1)
-              if quick else TransformerConfig(1000, 1000, num_hiddens=256, num_heads=8,
-                                              ffn_hiddens=1024, num_layers=2))
+              if quick else TransformerConfig(1000, 1000, num_hiddens=128, num_heads=4,
+                                              ffn_hiddens=512, num_layers=2))
     model = Transformer(config).eval()
     src_len = 20
     src = torch.randint(1, config.src_vocab_size, (s.decode_batch, src_len))
@@ -239,15 +245,16 @@ def bench_decoding(s: Sizes, quick: bool) -> list[Row]:
         for steps in s.decode_lengths:
             cached = greedy_steps(model, src, src_lens, steps, use_cache=True)
             assert torch.equal(cached, greedy_steps(model, src, src_lens, steps, use_cache=False))
+            # the two runs above were the warm-up
             t_cache = median_time(lambda: greedy_steps(model, src, src_lens, steps, True),
-                                  s.decode_repeats)
+                                  s.decode_repeats, warmup=0)
             t_plain = median_time(lambda: greedy_steps(model, src, src_lens, steps, False),
-                                  s.decode_repeats)
+                                  s.decode_repeats, warmup=0)
             speedup = t_plain / t_cache
             last = steps == s.decode_lengths[-1]
             target = (f">= 3x at {steps} tokens ({verdict(speedup >= 3)})" if last
                       else "reported")
-            rows.append(Row(f"Transformer greedy decoding, {steps} tokens: cache / no cache",
+            add(rows, Row(f"Transformer greedy decoding, {steps} tokens: cache / no cache",
                             setting, f"{1e3 * t_cache:.0f} ms", f"{1e3 * t_plain:.0f} ms",
                             f"speed-up {speedup:.1f}x", target))
     return rows
@@ -275,9 +282,9 @@ def bench_notebooks(paths: list[pathlib.Path], budget_s: float = 300.0) -> list[
     for path in paths:
         seconds = time_notebook(path)
         total += seconds
-        rows.append(Row(f"notebook {path.name}", "fresh kernel", f"{seconds:.1f} s",
+        add(rows, Row(f"notebook {path.name}", "fresh kernel", f"{seconds:.1f} s",
                         target=f"<= 60 s ({verdict(seconds <= 60)})"))
-    rows.append(Row("all notebooks", f"{len(paths)} notebooks, one after another",
+    add(rows, Row("all notebooks", f"{len(paths)} notebooks, one after another",
                     f"{total:.1f} s", target=f"< {budget_s:.0f} s ({verdict(total < budget_s)})"))
     return rows
 
@@ -316,6 +323,7 @@ def main(argv=None) -> str:
     parser.add_argument("--output", type=pathlib.Path, default=None,
                         help="results file (default benchmarks/results.md; none with --quick)")
     parser.add_argument("--skip-notebooks", action="store_true")
+    parser.add_argument("--note", default="", help="a sentence added under the table's heading")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     sizes = QUICK if args.quick else Sizes()
@@ -330,7 +338,8 @@ def main(argv=None) -> str:
               + f"\n\nMeasured with `python benchmarks/run.py{' --quick' if args.quick else ''}` "
               f"on {datetime.date.today().isoformat()}: {machine()}. Times are medians of "
               f"repeated runs in one process; a ratio below 1 means ours is faster or smaller. "
-              f"The suite took {time.perf_counter() - start:.0f} s.")
+              f"The suite took {time.perf_counter() - start:.0f} s."
+              + (f"\n\n{args.note}" if args.note else ""))
     if args.quick:  # tiny sizes say nothing about the targets
         for row in rows:
             row.target = row.target.replace("(met)", "(not judged)").replace("(missed)", "(not judged)")
