@@ -247,7 +247,8 @@ def parse(argv=None):
     parser.add_argument("--embed-size", type=int, default=64)
     parser.add_argument("--num-hiddens", type=int, default=128)
     parser.add_argument("--attention-hiddens", type=int, default=32)
-    parser.add_argument("--output-hiddens", type=int, default=None, help="maxout size before the output layer")
+    parser.add_argument("--output-hiddens", type=int, default=128,
+                        help="maxout size before the output layer (0: none)")
     parser.add_argument("--max-updates", type=int, default=None, help="also stop after this many updates")
     parser.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
     parser.add_argument("--num-layers", type=int, default=None, help="default 1; transformer 2")
@@ -272,6 +273,7 @@ def parse(argv=None):
         args.num_layers = 2 if transformer else 1
     if args.warmup is None:
         args.warmup = 100 if transformer else 0
+    args.output_hiddens = args.output_hiddens or None  # 0: the output layer reads [output, context]
     if args.quick:
         args.budget_s, args.max_pairs, args.max_test = 3.0, 5000, 100
         args.embed_size, args.num_hiddens, args.max_vocab = 32, 64, 2000
