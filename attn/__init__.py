@@ -8,6 +8,7 @@ Shape legend (used in every docstring of the package)::
 
     B  batch size
     H  number of attention heads
+    H_kv number of key/value heads (grouped-query attention)
     L  query length (number of queries)
     S  key/value length (number of keys)
     T  target length (tokens a decoder reads or writes)
