@@ -253,7 +253,7 @@ def parse(argv=None):
     parser.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
     parser.add_argument("--num-layers", type=int, default=None, help="default 1; transformer 2")
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--lr", type=float, default=None, help="default 0.02; transformer 2e-3")
+    parser.add_argument("--lr", type=float, default=None, help="default 0.02; transformer 5e-3")
     # the Transformer's own settings; --num-hiddens, --num-layers and --dropout are shared
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--ffn-hiddens", type=int, default=256)
@@ -268,7 +268,7 @@ def parse(argv=None):
     args = parser.parse_args(argv)
     transformer = args.model == "transformer"
     if args.lr is None:
-        args.lr = 2e-3 if transformer else 0.02
+        args.lr = 5e-3 if transformer else 0.02
     if args.num_layers is None:
         args.num_layers = 2 if transformer else 1
     if args.warmup is None:

@@ -75,7 +75,7 @@ def test_the_report_gives_other_settings_of_a_model_their_own_line(tmp_path):
 def test_transformer_defaults_differ_from_the_rnn_ones_only_where_given():
     rnn, transformer = translate_real.parse([]), translate_real.parse(["--model", "transformer"])
     assert (rnn.lr, rnn.warmup, rnn.num_layers) == (0.02, 0, 1)
-    assert (transformer.lr, transformer.warmup, transformer.num_layers) == (2e-3, 100, 2)
+    assert (transformer.lr, transformer.warmup, transformer.num_layers) == (5e-3, 100, 2)
     assert translate_real.parse(["--model", "transformer", "--lr", "1e-3"]).lr == 1e-3
     assert set(translate_real.settings(transformer)) == set(translate_real.TRANSFORMER_SETTINGS)
 
