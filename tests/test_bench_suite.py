@@ -43,6 +43,16 @@ def test_a_notebook_is_timed_in_a_fresh_kernel(tmp_path):
     assert rows[1].target == "< 300 s (met)"
 
 
+def test_a_failing_notebook_is_reported_and_the_others_still_timed(tmp_path):
+    bad, good = tmp_path / "bad.ipynb", tmp_path / "good.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), bad)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), good)
+    rows = bench_run.bench_notebooks([bad, good])
+    assert rows[0].measured.startswith("failed (CellExecutionError)")
+    assert rows[1].measured.endswith(" s") and rows[1].target.endswith("(met)")
+    assert rows[2].measured.startswith("incomplete") and rows[2].target.endswith("(missed)")
+
+
 def test_decoding_reports_not_available_without_a_cached_transformer(monkeypatch):
     monkeypatch.setattr(bench_run, "transformer_available", lambda: False)
     rows = bench_run.bench_decoding(bench_run.QUICK, quick=True)
