@@ -21,12 +21,9 @@ import platform
 import time
 from pathlib import Path
 
-# Threads that wait sleep instead of spinning (see translate_real.py)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch
 
-import torch  # noqa: E402 (after the thread setting)
-
-import attn  # noqa: E402
+import attn
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKETS = [(4, 10), (11, 15), (16, 20), (21, 25), (26, 30)]  # source lengths, as in chapter 4

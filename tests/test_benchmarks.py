@@ -87,3 +87,24 @@ def test_quick_mode_trains_the_transformer_on_the_real_file(capsys):
     assert result["settings"]["num_heads"] == 4 and result["settings"]["warmup"] == 10
     assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
     assert "test sacreBLEU" in capsys.readouterr().out
+
+
+def test_the_report_averages_where_the_models_fail(tmp_path):
+    base = {"model": "bahdanau", "budget_s": 150, "updates": 100, "updates_per_s": 2.0, "decode_s": 1.0,
+            "test_sentences": 3, "train_pairs": 10, "test_pairs": 3, "src_vocab": 5, "tgt_vocab": 6,
+            "unk_share": 0.01, "settings": {"lr": 0.02}, "machine": "x86_64", "bleu": 20, "bleu_multi_ref": 30}
+
+    def analysis(exact, short, unknown):
+        return {"exact": exact, "by_length": {"1-4": {"sentences": 2, "bleu": short},
+                                              "5-7": {"sentences": 1, "bleu": None}},
+                "unknown_source": {"sentences": 1, "bleu": unknown},
+                "known_source": {"sentences": 2, "bleu": 40.0}}
+
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps({**base, "seed": s, "analysis": a}) for s, a in enumerate(
+        [analysis(0.1, 20.0, 5.0), analysis(0.2, 30.0, 15.0)])))
+    table = translate_real.report(path)
+    assert "| bahdanau | 150 | 2 | 15.0 | 25.0 | - | 10.0 | 40.0 |" in table
+    assert "with an unknown word 1, without 2" in table
+    path.write_text(json.dumps({**base, "seed": 0}))  # runs without an analysis: no table
+    assert "Where the models fail" not in translate_real.report(path)
