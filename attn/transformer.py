@@ -411,11 +411,14 @@ class TransformerDecoder(nn.Module):
         _check_tokens("tokens", tokens.unsqueeze(-1), self.vocab_size)
         t = state.tokens.shape[1]  # position of the new token
         all_tokens = torch.cat([state.tokens, tokens.unsqueeze(1)], dim=1)  # (B, t + 1)
-        if not state.use_cache:  # recompute every position, keep the last
-            logits, _, cross_ws = self(all_tokens, state.enc_outputs, state.src_valid_lens,
-                                       need_weights=True)
+        if not state.use_cache:  # recompute every position, with the cached path's economies
+            x = _embed(self.embedding, self.position, all_tokens)  # (B, t + 1, E)
+            for i, block in enumerate(self.blocks):  # weights from the last block only
+                last = i == len(self.blocks) - 1
+                x, _, cross_w = block(x, state.enc_outputs, state.src_valid_lens, need_weights=last)
+            logits = self.dense(self.norm(x[:, -1]))  # (B, V): the output layer at t only
             new_state = TransformerState(state.enc_outputs, state.src_valid_lens, all_tokens)
-            return logits[:, -1], new_state, cross_ws[-1][:, :, -1].mean(dim=1)  # (B, H, S) -> (B, S)
+            return logits, new_state, cross_w[:, :, -1].mean(dim=1)  # (B, H, S) -> (B, S)
         cross_mask = valid_lens_to_mask(state.src_valid_lens, 1, state.enc_outputs.shape[1])  # (B, 1, S)
         x = _embed(self.embedding, self.position, tokens.unsqueeze(1), offset=t)  # (B, 1, E)
         cache = []
