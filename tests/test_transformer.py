@@ -181,6 +181,24 @@ def test_cached_decoding_gives_the_logits_of_full_recomputation(norm_first):
     assert cached.cache_bytes() == 2 * 4 * 2 * (4 * 2) * (3 + 7) * 8
 
 
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_decoding_step_applies_the_output_layer_at_the_new_position_only(use_cache):
+    """With or without the cache, step t feeds one position per sentence to the output layer,
+    never the whole prefix (B, t + 1, E): the cache speed-up compares like with like."""
+    model = small_model(False)
+    src, src_len, tgt = batch(T=5)
+    shapes = []
+    handle = model.decoder.dense.register_forward_hook(
+        lambda module, inputs, output: shapes.append(tuple(inputs[0].shape)))
+    state = model.init_state(src, src_len, use_cache=use_cache)
+    with torch.no_grad():
+        for t in range(tgt.shape[1]):
+            _, state, _ = model.step(tgt[:, t], state)
+    handle.remove()
+    assert len(shapes) == 5 and all(s[-1] == model.config.num_hiddens for s in shapes)
+    assert all(s[:-1] in ((4,), (4, 1)) for s in shapes), shapes  # B = 4 rows of one position
+
+
 def test_greedy_and_beam_search_work_unchanged_with_and_without_cache():
     model = small_model()
     src, src_len, _ = batch()
