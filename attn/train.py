@@ -49,6 +49,8 @@ class TrainConfig:
     #                             "inverse_sqrt": lr * sqrt(warmup / update) after the warm-up
     warmup: int = 0           # updates over which the rate rises linearly to lr (0: none)
     seed: int = 0             # seeds the weight updates' randomness (dropout)
+    label_smoothing: float = 0.0  # share of each target's probability spread over the vocabulary
+    #                             (Szegedy et al., 2016), in [0, 1); the training loss only
     progress: bool = True     # show a progress bar with the loss of the last update
 
     def __post_init__(self):
@@ -73,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
         if self.schedule == "inverse_sqrt" and self.warmup == 0:
             raise ValueError("the inverse_sqrt schedule needs warmup >= 1 (it decays from there)")
+        if not _is_real(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}")
         if not _is_int(self.seed):
             raise ValueError(f"seed must be an int, got {self.seed!r}")
         if not isinstance(self.progress, bool):
@@ -146,13 +150,17 @@ def _check_loss_inputs(logits, tgt, tgt_valid_lens) -> None:
                          f"{int(tgt.min())} to {int(tgt.max())}")
 
 
-def sequence_loss(logits: torch.Tensor, tgt: torch.Tensor, tgt_valid_lens: torch.Tensor):
+def sequence_loss(logits: torch.Tensor, tgt: torch.Tensor, tgt_valid_lens: torch.Tensor,
+                  label_smoothing: float = 0.0):
     """Cross-entropy averaged over the real (non-pad) target tokens of the batch.
 
     Args:
         logits: (B, T, V) unnormalized scores, floating point.
         tgt: (B, T) target ids, torch.long, in [0, V - 1] (padding included).
         tgt_valid_lens: (B,) integer number of real tokens per row, in [0, T].
+        label_smoothing: in [0, 1); the target of each real token becomes
+            ``1 - label_smoothing`` on the true word plus ``label_smoothing / V`` on
+            every word (``F.cross_entropy``'s definition); 0 is the plain cross-entropy.
 
     Returns:
         ``(loss, num_tokens)``: the mean loss per real token (a scalar) and the
@@ -170,7 +178,10 @@ def sequence_loss(logits: torch.Tensor, tgt: torch.Tensor, tgt_valid_lens: torch
     if num_tokens == 0:
         raise ValueError("the batch has no real target token (all valid lengths are 0)")
     # Flat rows: cross_entropy over (B T, V) is faster than over (B, V, T) when V is large.
-    per_token = F.cross_entropy(logits.reshape(-1, vocab_size), tgt.reshape(-1), reduction="none")  # (B T,)
+    if not _is_real(label_smoothing) or not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+    per_token = F.cross_entropy(logits.reshape(-1, vocab_size), tgt.reshape(-1), reduction="none",
+                                label_smoothing=float(label_smoothing))  # (B T,)
     per_token = per_token.view(batch, num_steps).masked_fill(~mask, 0.0)  # (B, T): padding costs nothing
     return per_token.sum() / num_tokens, num_tokens
 
@@ -208,13 +219,14 @@ def _num_batches(loader, name: str) -> int:
     return count
 
 
-def _batch_loss(model, batch, bos: int, device: torch.device):
+def _batch_loss(model, batch, bos: int, device: torch.device, label_smoothing: float = 0.0):
     """Teacher-forced ``(loss, num_tokens)`` of one batch, after moving it to ``device``."""
     if len(batch) != 4:
         raise ValueError(f"a batch must be (src, src_valid_lens, tgt, tgt_valid_lens), got {len(batch)} items")
     src, src_len, tgt, tgt_len = (x.to(device) for x in batch)
     output = model(src, src_len, teacher_forcing_inputs(tgt, bos))
-    return sequence_loss(output[0] if isinstance(output, tuple) else output, tgt, tgt_len)  # logits (B, T, V)
+    logits = output[0] if isinstance(output, tuple) else output  # (B, T, V)
+    return sequence_loss(logits, tgt, tgt_len, label_smoothing)
 
 
 @torch.no_grad()
@@ -298,7 +310,7 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
         if hasattr(sampler, "set_epoch"):  # same batches in the same order on every run
             sampler.set_epoch(epoch)
         for batch in train_iter:
-            loss, _ = _batch_loss(model, batch, bos, device)
+            loss, _ = _batch_loss(model, batch, bos, device, config.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
             if config.grad_clip > 0:

@@ -65,6 +65,48 @@ def test_sequence_loss_is_not_divided_by_length_again():
     assert math.isclose(loss.item(), math.log(10), rel_tol=1e-6)
 
 
+def test_label_smoothing_mixes_the_true_word_with_the_uniform_distribution():
+    torch.manual_seed(1)
+    logits = 3 * torch.randn(3, 5, 20)
+    tgt = torch.randint(0, 20, (3, 5))
+    valid = torch.tensor([5, 2, 0])
+    eps = 0.1
+    loss, n = sequence_loss(logits, tgt, valid, label_smoothing=eps)
+    log_p = torch.log_softmax(logits, dim=-1)
+    terms = [-(1 - eps) * log_p[b, t, tgt[b, t]] - eps * log_p[b, t].mean()
+             for b in range(3) for t in range(int(valid[b]))]
+    assert n == len(terms) == 7
+    torch.testing.assert_close(loss, torch.stack(terms).mean(), rtol=0, atol=1e-6)
+    plain, _ = sequence_loss(logits, tgt, valid)
+    assert loss.item() != plain.item()
+    torch.testing.assert_close(sequence_loss(logits, tgt, valid, 0.0)[0], plain)
+    for bad in (1.0, -0.5, "0.1"):
+        with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\)"):
+            sequence_loss(logits, tgt, valid, label_smoothing=bad)
+
+
+def test_label_smoothing_changes_the_training_loss_only(tiny):
+    _, data = tiny
+    histories, valid_losses = [], []
+    for eps in (0.0, 0.2):
+        torch.manual_seed(0)
+        net = tiny_model(data)
+        config = TrainConfig(max_updates=3, label_smoothing=eps, progress=False)
+        histories.append(train_seq2seq(net, data.train_iter, data.tgt_vocab.bos, config))
+        valid_losses.append(evaluate_loss(net, data.train_iter, data.tgt_vocab.bos))
+    # the first update starts from the same weights: only the smoothing differs
+    assert histories[0].losses[0] != histories[1].losses[0]
+    torch.manual_seed(0)
+    net = tiny_model(data)
+    first = next(iter(data.train_iter))
+    src, src_len, tgt, tgt_len = first
+    logits = net(src, src_len, teacher_forcing_inputs(tgt, data.tgt_vocab.bos))
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    expected = sequence_loss(logits, tgt, tgt_len, label_smoothing=0.2)[0].item()
+    assert math.isclose(histories[1].losses[0], expected, rel_tol=1e-5)
+    assert all(math.isfinite(v) for v in valid_losses)
+
+
 LOGITS, TGT, VALID = torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 1])
 
 
@@ -220,6 +262,8 @@ def test_the_progress_bar_counts_updates_and_shows_the_loss(tiny, monkeypatch):
     ("schedule", "inverse_sqrt", "the inverse_sqrt schedule needs warmup >= 1"),
     ("seed", None, "seed must be an int, got None"),
     ("progress", "yes", "progress must be True or False, got 'yes'"),
+    ("label_smoothing", 1.0, r"label_smoothing must be a number in \[0, 1\), got 1.0"),
+    ("label_smoothing", -0.1, r"label_smoothing must be a number in \[0, 1\), got -0.1"),
 ])
 def test_bad_train_configs(tiny, field, value, message):
     _, data = tiny
