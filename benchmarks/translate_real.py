@@ -27,9 +27,10 @@ translations, and at the end one JSON line for ``--report``.
 
 A time budget measures the machine as much as the model: run it with nothing else on
 the cores. OpenMP's default lets waiting threads spin, which is what a quiet machine
-wants (measured here: 10.9 updates/s for the Bahdanau model, against 7.4/s with
-``OMP_WAIT_POLICY=PASSIVE``); on a machine that is busy, spinning threads steal each
-other's cores and ``OMP_WAIT_POLICY=PASSIVE`` is the better setting.
+wants (measured on the slower machine of ``results.md``: 10.9 updates/s for the
+Bahdanau model, against 7.4/s with ``OMP_WAIT_POLICY=PASSIVE``); on a machine that
+is busy, spinning threads steal each other's cores and ``OMP_WAIT_POLICY=PASSIVE`` is
+the better setting.
 """
 
 from __future__ import annotations
@@ -195,8 +196,19 @@ def evaluate(args, splits, data, model, history, unk_share) -> dict:
                                                        "embed_size", "num_hiddens", "attention_hiddens", "output_hiddens",
                                                        "bidirectional", "num_layers",
                                                        "dropout", "lr", "label_smoothing", "threads", "allow_unk")},
-            "machine": f"{platform.machine()}, {platform.processor() or 'CPU'}, {os.cpu_count()} cores, "
+            "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, "
                        f"{torch.get_num_threads()} threads, torch {torch.__version__}"}
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what ``platform`` knows, else "CPU"."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
 
 
 TRANSFORMER_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "num_hiddens", "num_heads",

@@ -123,3 +123,15 @@ def test_the_report_averages_where_the_models_fail(tmp_path):
     assert "with an unknown word 1, without 2" in table
     path.write_text(json.dumps({**base, "seed": 0}))  # runs without an analysis: no table
     assert "Where the models fail" not in translate_real.report(path)
+
+
+def test_the_record_names_the_processor(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t: sse\n")
+    real_path = translate_real.Path
+    monkeypatch.setattr(translate_real, "Path",
+                        lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    assert translate_real.cpu_name() == "Example CPU 9000"
+    monkeypatch.setattr(translate_real, "Path", lambda p: tmp_path / "absent")
+    monkeypatch.setattr(translate_real.platform, "processor", lambda: "")
+    assert translate_real.cpu_name() == "CPU"  # no /proc/cpuinfo and no platform name
