@@ -46,6 +46,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_multihead import paired_medians  # noqa: E402
+from translate_real import cpu_name  # noqa: E402
 
 import attn  # noqa: E402
 
@@ -323,7 +324,7 @@ def replace_section(text: str, table: str) -> str:
 
 
 def machine() -> str:
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
+    return (f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
