@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 import attn
+from translate_real import cpu_name  # this folder: the script runs from here
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKETS = [(4, 10), (11, 15), (16, 20), (21, 25), (26, 30)]  # source lengths, as in chapter 4
@@ -81,7 +82,7 @@ def main(argv=None) -> dict:
     test_src, test_ref = [s for s, _ in splits.test], [t for _, t in splits.test]
     result = {"eval_every": args.eval_every, "valid_sentences": args.valid_sentences,
               "buckets": BUCKETS, "models": {},
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} "
+              "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} "
                          f"threads, torch {torch.__version__}"}
     for name, attention in (("Bahdanau", True), ("baseline", False)):
         torch.manual_seed(0)  # as chapter 4's make_model
