@@ -324,8 +324,8 @@ def replace_section(text: str, table: str) -> str:
 
 
 def machine() -> str:
-    return (f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
+    return (f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} CPU cores, "
+            f"{torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}")
 
 
 def main(argv=None) -> str:

@@ -82,8 +82,8 @@ def main(argv=None) -> dict:
     test_src, test_ref = [s for s, _ in splits.test], [t for _, t in splits.test]
     result = {"eval_every": args.eval_every, "valid_sentences": args.valid_sentences,
               "buckets": BUCKETS, "models": {},
-              "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} "
-                         f"threads, torch {torch.__version__}"}
+              "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, "
+                         f"{torch.get_num_threads()} threads, torch {torch.__version__}"}
     for name, attention in (("Bahdanau", True), ("baseline", False)):
         torch.manual_seed(0)  # as chapter 4's make_model
         config = attn.Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), embed_size=32,

@@ -200,10 +200,10 @@ def evaluate(args, splits, data, model, history, unk_share) -> dict:
                        f"{torch.get_num_threads()} threads, torch {torch.__version__}"}
 
 
-def cpu_name() -> str:
-    """The processor's model name (Linux's /proc/cpuinfo), else what ``platform`` knows, else "CPU"."""
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's model name from Linux's ``cpuinfo``, else what ``platform`` knows, else "CPU"."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:

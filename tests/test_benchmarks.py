@@ -128,10 +128,6 @@ def test_the_report_averages_where_the_models_fail(tmp_path):
 def test_the_record_names_the_processor(monkeypatch, tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t: sse\n")
-    real_path = translate_real.Path
-    monkeypatch.setattr(translate_real, "Path",
-                        lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
-    assert translate_real.cpu_name() == "Example CPU 9000"
-    monkeypatch.setattr(translate_real, "Path", lambda p: tmp_path / "absent")
+    assert translate_real.cpu_name(cpuinfo) == "Example CPU 9000"
     monkeypatch.setattr(translate_real.platform, "processor", lambda: "")
-    assert translate_real.cpu_name() == "CPU"  # no /proc/cpuinfo and no platform name
+    assert translate_real.cpu_name(tmp_path / "absent") == "CPU"  # no cpuinfo, no platform name
