@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from attn.data import check_sentences
-from attn.train import model_device
+from attn.utils import model_device
 
 
 @dataclass

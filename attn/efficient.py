@@ -1,35 +1,41 @@
-"""Attention at scale: the score matrix, the online softmax, tiled attention, the KV cache.
+"""Attention at scale: the cost model, the online softmax and tiled attention.
 
 Naive attention materialises the (B, H, L, S) scores, so its memory grows with
 L * S. The online softmax needs only a running maximum and a running sum per
 query, which lets :func:`tiled_attention` walk over key/value blocks and keep
 one (block x block) tile of scores at a time: the forward algorithm of
-FlashAttention, in plain PyTorch. At inference, a decoder keeps the keys and
-values of past tokens in a cache (:class:`KVCache`), whose size multi-query and
-grouped-query attention (:class:`GroupedQueryAttention`) shrink by sharing one
-key/value head among several query heads. :class:`PeakMemory` measures the peak
-of allocated CPU memory inside a ``with`` block, which is how the book shows the
-difference between quadratic and linear memory.
+FlashAttention, in plain PyTorch.
+
+The chapter on efficient attention also uses :class:`attn.memory.PeakMemory`
+(peak allocated CPU memory inside a ``with`` block) and, for inference, the
+key-value cache and grouped-query attention of :mod:`attn.kv_cache`; their names
+are importable from here too.
 
 Attention functions take queries (B, H, L, D) or (B, L, D), keys (..., S, D),
-values (..., S, Ev), and the package's masks: ``valid_lens`` (B,) or (B, L),
-``attn_mask`` bool (L, S) or (B, L, S) with True = may attend (the same for
-every head), and ``is_causal`` (query i sees keys 0..i). A query that may see
-no key gets the zero vector, never NaN.
+values (..., S, Ev), S >= 1, all of one floating-point dtype, and the package's
+masks: ``valid_lens`` (B,) or (B, L), ``attn_mask`` bool (L, S) or (B, L, S) with
+True = may attend (the same for every head), and ``is_causal`` (query i sees
+keys 0..i). A query that may see no key gets the zero vector. The inputs are
+not scanned for NaN: as in SDPA, a query row holding NaN that may see a key
+gets a NaN output row, in :func:`naive_attention` and :func:`tiled_attention`
+alike.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from attn.masking import _check_attn_mask, masked_softmax, valid_lens_to_mask
-from attn.multihead import merge_heads, split_heads
+from attn.checks import (check_attn_mask, check_bool, check_has_keys, check_int, check_same_dtype,
+                         check_scale, check_tensor, check_valid_lens)
+from attn.kv_cache import GroupedQueryAttention, KVCache, kv_cache_bytes
+from attn.masking import masked_softmax
+from attn.memory import PeakMemory
+
+__all__ = ["GroupedQueryAttention", "KVCache", "PeakMemory", "TileCounts", "attention_flops",
+           "kv_cache_bytes", "naive_attention", "online_softmax", "tiled_attention"]
 
 
 # --- The cost model -------------------------------------------------------------------------
@@ -45,8 +51,7 @@ def attention_flops(num_queries: int, num_keys: int, head_dim: int, value_dim: i
     value_dim = head_dim if value_dim is None else value_dim
     for name, n in (("num_queries", num_queries), ("num_keys", num_keys), ("head_dim", head_dim),
                     ("value_dim", value_dim), ("num_heads", num_heads), ("batch", batch)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {n!r}")
+        check_int(name, n)
     return 2 * batch * num_heads * num_queries * num_keys * (head_dim + value_dim)
 
 
@@ -55,12 +60,14 @@ def attention_flops(num_queries: int, num_keys: int, head_dim: int, value_dim: i
 def _prepare(query, key, value, valid_lens, attn_mask, is_causal, scale):
     """Validate; return 4-d q, k, v, a 4-d mask source, the scale, and whether input was 3-d."""
     for name, x in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
+        check_tensor(name, x, floating=True)
         if x.dim() not in (3, 4):
             raise ValueError(f"{name} must have shape (B, L, D) or (B, H, L, D), "
                              f"got shape {tuple(x.shape)}")
+    check_same_dtype({"query": query, "key": key, "value": value})
+    if not query.device == key.device == value.device:
+        raise ValueError(f"query, key and value must be on the same device: "
+                         f"got {query.device}, {key.device} and {value.device}")
     if not query.dim() == key.dim() == value.dim():
         raise ValueError(f"query, key and value must have the same number of dimensions: "
                          f"got {query.dim()}, {key.dim()} and {value.dim()}")
@@ -76,18 +83,18 @@ def _prepare(query, key, value, valid_lens, attn_mask, is_causal, scale):
     if query.shape[-1] != key.shape[-1] or query.shape[-1] == 0:
         raise ValueError(f"queries and keys need the same size D >= 1: "
                          f"got {query.shape[-1]} and {key.shape[-1]}")
-    if not isinstance(is_causal, bool):
-        raise TypeError(f"is_causal must be True or False, got {is_causal!r}")
+    check_has_keys(key.shape[2])
+    check_bool("is_causal", is_causal)
     batch, _, num_queries, head_dim = query.shape
     num_keys = key.shape[2]
+    scale = check_scale(scale, default=1 / math.sqrt(head_dim))
     if valid_lens is not None:  # validated here, sliced tile by tile later
-        valid_lens_to_mask(valid_lens, num_queries, num_keys, batch=batch)
+        check_valid_lens(valid_lens, batch, num_queries, num_keys)
         if valid_lens.dim() == 1:
             valid_lens = valid_lens.unsqueeze(1)  # (B,) -> (B, 1): the same for every query
         valid_lens = valid_lens[:, None, :, None]  # (B, 1, L or 1, 1)
     if attn_mask is not None:
-        attn_mask = _check_attn_mask(attn_mask, batch, num_queries, num_keys)[:, None]  # (B, 1, L, S)
-    scale = 1 / math.sqrt(head_dim) if scale is None else float(scale)
+        attn_mask = check_attn_mask(attn_mask, batch, num_queries, num_keys)[:, None]  # (B, 1, L, S)
     return query, key, value, valid_lens, attn_mask, scale, squeeze
 
 
@@ -119,12 +126,14 @@ def naive_attention(query, key, value, valid_lens=None, attn_mask=None, is_causa
         valid_lens: optional int tensor (B,) or (B, L), entries in [0, S].
         attn_mask: optional bool tensor (L, S) or (B, L, S), True = may attend.
         is_causal: query i may only see keys 0..i (top-left aligned, as in SDPA).
-        scale: factor on the scores; default 1 / sqrt(D).
+        scale: factor on the scores, a finite number > 0; default 1 / sqrt(D).
 
     Returns:
         (B, H, L, Ev) or (B, L, Ev): ``softmax(Q K^T * scale) V``, equal to
         :func:`torch.nn.functional.scaled_dot_product_attention` with the same
-        masks. Memory: the scores and weights, 2 B H L S floats.
+        masks. Memory: the scores and weights, 2 B H L S floats. A query row
+        holding NaN that may see a key gives a NaN output row; one that may see
+        no key gives the zero vector.
     """
     q, k, v, valid_lens, attn_mask, scale, squeeze = _prepare(
         query, key, value, valid_lens, attn_mask, is_causal, scale)
@@ -137,7 +146,9 @@ def naive_attention(query, key, value, valid_lens=None, attn_mask=None, is_causa
     else:  # masked_softmax gives rows without any key zero weights
         mask = mask.expand(batch, heads, num_queries, num_keys)
         flat = scores.reshape(batch * heads, num_queries, num_keys)  # (B*H, L, S)
-        weights = masked_softmax(flat, attn_mask=mask.reshape(flat.shape)).view(scores.shape)
+        # no scan for NaN, as in tiled_attention: a NaN row gives NaN weights
+        weights = masked_softmax(flat, attn_mask=mask.reshape(flat.shape),
+                                 check_finite=False).view(scores.shape)
     out = weights @ v  # (B, H, L, S) @ (B, H, S, Ev) -> (B, H, L, Ev)
     return out.squeeze(1) if squeeze else out
 
@@ -165,8 +176,7 @@ def online_softmax(scores: torch.Tensor, block_size: int = 1) -> torch.Tensor:
         raise TypeError(f"scores must be a floating-point torch.Tensor, got {got}")
     if scores.dim() == 0:
         raise ValueError("scores must have at least one dimension (..., S), got a scalar")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    check_int("block_size", block_size, minimum=1)
     if torch.isnan(scores).any() or (scores == float("inf")).any():
         raise ValueError("scores must be finite or -inf: got NaN or +inf entries")
     running_max = scores.new_full(scores.shape[:-1], float("-inf"))  # (...)
@@ -191,11 +201,6 @@ class TileCounts:
     skipped: int
 
 
-def _check_block(name, n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name} must be a positive int, got {n!r}")
-
-
 def tiled_attention(query, key, value, valid_lens=None, attn_mask=None, is_causal=False,
                     scale=None, block_size: int = 64, query_block_size: int | None = None,
                     return_counts: bool = False):
@@ -217,15 +222,14 @@ def tiled_attention(query, key, value, valid_lens=None, attn_mask=None, is_causa
 
     Returns:
         (B, H, L, Ev) or (B, L, Ev), equal to :func:`naive_attention` up to
-        rounding; with ``return_counts``, ``(output, counts)``. The loops run in
+        rounding (NaN rows included); with ``return_counts``, ``(output, counts)``. The loops run in
         Python, so this is slower than a fused kernel; it shows the algorithm.
         Autograd works but saves every tile, so only the forward pass is lean.
     """
-    _check_block("block_size", block_size)
+    check_int("block_size", block_size, minimum=1)
     query_block_size = block_size if query_block_size is None else query_block_size
-    _check_block("query_block_size", query_block_size)
-    if not isinstance(return_counts, bool):
-        raise TypeError(f"return_counts must be True or False, got {return_counts!r}")
+    check_int("query_block_size", query_block_size, minimum=1)
+    check_bool("return_counts", return_counts)
     q, k, v, valid_lens, attn_mask, scale, squeeze = _prepare(
         query, key, value, valid_lens, attn_mask, is_causal, scale)
     batch, heads, num_queries, _ = q.shape
@@ -263,200 +267,3 @@ def tiled_attention(query, key, value, valid_lens=None, attn_mask=None, is_causa
         out[:, :, q0:q1] = acc / total
     out = out.squeeze(1) if squeeze else out
     return (out, TileCounts(computed, skipped)) if return_counts else out
-
-
-# --- Measuring peak memory on the CPU -------------------------------------------------------
-
-class PeakMemory:
-    """Peak of CPU memory allocated by PyTorch inside a ``with`` block, in bytes.
-
-    Uses :mod:`torch.profiler` with ``profile_memory=True``, which records every
-    allocation and free of PyTorch's CPU allocator, scratch buffers inside fused
-    kernels included. ``peak`` is the largest total allocated at any moment
-    above what was allocated on entry; ``net`` is what is still allocated at the
-    end. Memory allocated before the block is not counted, nor is its release
-    (PyTorch then prints a warning on stderr). Timings taken
-    inside the block are slowed by the profiler: measure time separately.
-
-    Example::
-
-        with attn.PeakMemory() as mem:
-            scores = torch.empty(1000, 1000)      # 4 MB of float32
-        assert mem.peak == 4_000_000
-    """
-
-    def __init__(self):
-        self.peak: int | None = None
-        self.net: int | None = None
-        self._profile = None
-
-    def __enter__(self):
-        from torch.profiler import ProfilerActivity, profile
-
-        self._profile = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
-        with _quiet_stderr():  # the profiler prints a line on stderr when it starts and stops
-            self._profile.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        with _quiet_stderr():
-            self._profile.__exit__(*exc)
-        changes = sorted((e.start_ns(), e.nbytes()) for e in self._profile.profiler.kineto_results.events()
-                         if e.name() == "[memory]")
-        total = peak = 0
-        for _, nbytes in changes:  # allocations positive, frees negative, in time order
-            total += nbytes
-            peak = max(peak, total)
-        self.peak, self.net = int(peak), int(total)
-        self._profile = None
-        return False
-
-
-class _quiet_stderr:
-    """Send the process's file descriptor 2 to /dev/null for the length of a ``with`` block."""
-
-    def __enter__(self):
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        return False
-
-
-# --- Inference: the key-value cache, multi-query and grouped-query attention --------------
-
-def kv_cache_bytes(num_layers: int, num_kv_heads: int, head_dim: int, num_tokens: int = 1,
-                   batch: int = 1, dtype: torch.dtype = torch.float32) -> int:
-    """Bytes of keys and values a decoder keeps for ``num_tokens`` tokens.
-
-    Every layer stores, per token, one key and one value of width D for each of
-    its key/value heads: ``2 * N * H_kv * D * bytes_per_element`` per token. With
-    the defaults ``num_layers=1, num_tokens=1`` this is bytes per token per layer.
-    """
-    for name, n in (("num_layers", num_layers), ("num_kv_heads", num_kv_heads),
-                    ("head_dim", head_dim), ("num_tokens", num_tokens), ("batch", batch)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {n!r}")
-    if not isinstance(dtype, torch.dtype):
-        raise TypeError(f"dtype must be a torch.dtype, got {type(dtype).__name__}")
-    return 2 * num_layers * num_kv_heads * head_dim * num_tokens * batch * dtype.itemsize
-
-
-class KVCache:
-    """Keys and values of the tokens seen so far, one layer: (B, H_kv, T, D) each.
-
-    ``append(k, v)`` adds (B, H_kv, t, D) new ones and returns all of them;
-    ``nbytes`` is the memory the cache holds. Concatenation copies, which keeps
-    the code short; a production cache preallocates.
-    """
-
-    def __init__(self):
-        self.keys: torch.Tensor | None = None
-        self.values: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[2]
-
-    @property
-    def nbytes(self) -> int:
-        if self.keys is None:
-            return 0
-        return self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size()
-
-    def append(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """keys, values (B, H_kv, t, D) -> all cached keys and values (B, H_kv, T + t, D)."""
-        if keys.dim() != 4 or keys.shape != values.shape:
-            raise ValueError(f"keys and values must both have shape (B, H_kv, t, D): "
-                             f"got {tuple(keys.shape)} and {tuple(values.shape)}")
-        if self.keys is not None and (keys.shape[:2] != self.keys.shape[:2]
-                                      or keys.shape[3] != self.keys.shape[3]):
-            raise ValueError(f"new keys must match the cache's (B, H_kv, ., D) = "
-                             f"{tuple(self.keys.shape)}: got {tuple(keys.shape)}")
-        if self.keys is None:
-            self.keys, self.values = keys, values
-        else:
-            self.keys = torch.cat([self.keys, keys], dim=2)  # (B, H_kv, T + t, D)
-            self.values = torch.cat([self.values, values], dim=2)
-        return self.keys, self.values
-
-
-class GroupedQueryAttention(nn.Module):
-    """Multi-head attention whose H query heads share H_kv key/value heads.
-
-    Query head h reads key/value head ``h // (H / H_kv)``. ``num_kv_heads = H``
-    is multi-head attention (equal to :class:`attn.MultiHeadAttention` with the
-    same weights); ``num_kv_heads = 1`` is multi-query attention.
-
-    Args:
-        num_hiddens: model width E.
-        num_heads: query heads H; E divisible by H, head width D = E / H.
-        num_kv_heads: key/value heads H_kv; H divisible by H_kv.
-        bias: whether the projections have a bias.
-
-    Parameters: ``2 E^2 + 2 E H_kv D`` (W_q and W_o are (E, E), W_k and W_v
-    (H_kv D, E)), plus biases.
-    """
-
-    def __init__(self, num_hiddens: int, num_heads: int, num_kv_heads: int, bias: bool = False):
-        super().__init__()
-        for name, n in (("num_hiddens", num_hiddens), ("num_heads", num_heads),
-                        ("num_kv_heads", num_kv_heads)):
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ValueError(f"{name} must be a positive int, got {n!r}")
-        if num_hiddens % num_heads:
-            raise ValueError(f"num_hiddens must be divisible by num_heads: got {num_hiddens} "
-                             f"and {num_heads}")
-        if num_heads % num_kv_heads:
-            raise ValueError(f"num_heads must be divisible by num_kv_heads: got {num_heads} "
-                             f"and {num_kv_heads}")
-        self.num_hiddens, self.num_heads, self.num_kv_heads = num_hiddens, num_heads, num_kv_heads
-        self.head_dim = num_hiddens // num_heads
-        self.W_q = nn.Linear(num_hiddens, num_hiddens, bias=bias)
-        self.W_k = nn.Linear(num_hiddens, num_kv_heads * self.head_dim, bias=bias)
-        self.W_v = nn.Linear(num_hiddens, num_kv_heads * self.head_dim, bias=bias)
-        self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
-
-    def forward(self, queries, keys, values, valid_lens=None, is_causal=False,
-                cache: KVCache | None = None):
-        """Attend from L queries to S new key-value pairs (and the cached ones).
-
-        Args:
-            queries: (B, L, E); keys, values: (B, S, E).
-            valid_lens: optional int tensor (B,) or (B, L) over all keys (cached
-                and new).
-            is_causal: query i (at position T + i after T cached tokens) sees
-                keys 0..T + i: the mask of a decoder reading its own tokens.
-            cache: a :class:`KVCache` to read from and append the new keys and
-                values to, or None.
-
-        Returns:
-            (B, L, E).
-        """
-        for name, x in (("queries", queries), ("keys", keys), ("values", values)):
-            if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.num_hiddens:
-                got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-                raise ValueError(f"{name} must have shape (B, length, E = {self.num_hiddens}), "
-                                 f"got {got}")
-        q = split_heads(self.W_q(queries), self.num_heads)     # (B, H, L, D)
-        k = split_heads(self.W_k(keys), self.num_kv_heads)     # (B, H_kv, S, D)
-        v = split_heads(self.W_v(values), self.num_kv_heads)   # (B, H_kv, S, D)
-        past = 0 if cache is None else len(cache)
-        if cache is not None:
-            k, v = cache.append(k, v)  # (B, H_kv, T + S, D)
-        group = self.num_heads // self.num_kv_heads
-        k = k.repeat_interleave(group, dim=1)  # (B, H, T + S, D): head h reads kv head h // group
-        v = v.repeat_interleave(group, dim=1)
-        num_queries, num_keys = q.shape[2], k.shape[2]
-        mask = valid_lens_to_mask(valid_lens, num_queries, num_keys, batch=q.shape[0])
-        if is_causal:  # aligned bottom right: the L queries are the last L positions
-            rows = torch.arange(past, past + num_queries, device=q.device)[:, None]  # (L, 1)
-            causal = torch.arange(num_keys, device=q.device) <= rows  # (L, T + S)
-            mask = causal if mask is None else mask & causal
-        if mask is not None and mask.dim() == 3:
-            mask = mask.unsqueeze(1)  # (B, L, S) -> (B, 1, L, S): every head alike
-        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, D)
-        return self.W_o(merge_heads(heads))  # (B, L, E)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from attn.checks import check_attn_mask, check_bool, check_int, check_integer_tensor, check_valid_lens
+
 
 def mask_fill_value(dtype: torch.dtype) -> float:
     """The most negative finite value of ``dtype``: a finite "minus infinity" for scores.
@@ -34,47 +36,6 @@ def mask_fill_value(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).min
 
 
-def _check_size(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-
-
-def _check_integer_tensor(valid_lens) -> None:
-    if not isinstance(valid_lens, torch.Tensor):
-        raise TypeError(f"valid_lens must be a torch.Tensor of integers, got {type(valid_lens).__name__}")
-    if valid_lens.dtype.is_floating_point or valid_lens.dtype.is_complex or valid_lens.dtype == torch.bool:
-        raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
-
-
-def _check_valid_lens(valid_lens: torch.Tensor, batch: int, num_queries: int, num_keys: int) -> None:
-    _check_integer_tensor(valid_lens)
-    if tuple(valid_lens.shape) not in {(batch,), (batch, num_queries)}:
-        raise ValueError(
-            f"valid_lens must have shape (B,) = ({batch},) or (B, L) = ({batch}, {num_queries}), "
-            f"got {tuple(valid_lens.shape)}"
-        )
-    if valid_lens.numel() and (valid_lens.min() < 0 or valid_lens.max() > num_keys):
-        raise ValueError(
-            f"valid_lens must lie in [0, S] = [0, {num_keys}], "
-            f"got values from {int(valid_lens.min())} to {int(valid_lens.max())}"
-        )
-
-
-def _check_attn_mask(attn_mask, batch: int, num_queries: int, num_keys: int) -> torch.Tensor:
-    """Validate a bool ``attn_mask`` of shape (L, S) or (B, L, S) and return it as (B, L, S)."""
-    if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
-        got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
-        raise TypeError(f"attn_mask must be a bool tensor (True = may attend), got {got}")
-    if tuple(attn_mask.shape) not in {(num_queries, num_keys), (batch, num_queries, num_keys)}:
-        raise ValueError(
-            f"attn_mask must have shape (L, S) = ({num_queries}, {num_keys}) or "
-            f"(B, L, S) = ({batch}, {num_queries}, {num_keys}), got {tuple(attn_mask.shape)}"
-        )
-    return attn_mask.expand(batch, num_queries, num_keys)  # (B, L, S), a view
-
-
 def sequence_mask(valid_lens: torch.Tensor, max_len: int) -> torch.Tensor:
     """Boolean mask that is True on the first ``valid_lens`` positions.
 
@@ -88,8 +49,8 @@ def sequence_mask(valid_lens: torch.Tensor, max_len: int) -> torch.Tensor:
     Example: ``sequence_mask(torch.tensor([1, 3]), 4)`` is
     ``[[True, False, False, False], [True, True, True, False]]``.
     """
-    _check_integer_tensor(valid_lens)
-    _check_size("max_len", max_len)
+    check_integer_tensor("valid_lens", valid_lens)
+    check_int("max_len", max_len)
     if valid_lens.numel() and (valid_lens.min() < 0 or valid_lens.max() > max_len):
         raise ValueError(
             f"valid_lens must lie in [0, {max_len}], "
@@ -115,18 +76,18 @@ def valid_lens_to_mask(valid_lens: torch.Tensor | None, num_queries: int, num_ke
         the ``attn_mask`` that :func:`torch.nn.functional.scaled_dot_product_attention`
         expects.
     """
-    _check_size("num_queries", num_queries)
-    _check_size("num_keys", num_keys)
+    check_int("num_queries", num_queries)
+    check_int("num_keys", num_keys)
     if batch is not None:
-        _check_size("batch", batch)
+        check_int("batch", batch)
     if valid_lens is None:
         return None
-    _check_integer_tensor(valid_lens)
+    check_integer_tensor("valid_lens", valid_lens)
     if batch is None:
         if valid_lens.dim() == 0:
             raise ValueError("valid_lens must have shape (B,) or (B, L), got a 0-dimensional tensor")
         batch = valid_lens.shape[0]
-    _check_valid_lens(valid_lens, batch, num_queries, num_keys)
+    check_valid_lens(valid_lens, batch, num_queries, num_keys)
     if valid_lens.dim() == 1:
         valid_lens = valid_lens.unsqueeze(1).expand(batch, num_queries)  # (B,) -> (B, L)
     return sequence_mask(valid_lens, num_keys)  # (B, L, S)
@@ -138,8 +99,7 @@ def leave_one_out_mask(n: int) -> torch.Tensor:
     Used when the queries are the training inputs themselves, so that no point
     predicts its own value from itself. Needs n >= 2, or a query has no key left.
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    check_int("n", n)
     if n < 2:
         raise ValueError(f"leave-one-out needs n >= 2 points, got {n!r}")
     return ~torch.eye(n, dtype=torch.bool)
@@ -151,14 +111,13 @@ def causal_mask(num_queries: int, num_keys: int, device=None) -> torch.Tensor:
     The same lower-triangular mask that ``is_causal=True`` means in
     :func:`torch.nn.functional.scaled_dot_product_attention` (aligned top left).
     """
-    for name, n in (("num_queries", num_queries), ("num_keys", num_keys)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {n!r}")
+    check_int("num_queries", num_queries)
+    check_int("num_keys", num_keys)
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
 
 
 def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None, *,
-                   attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+                   attn_mask: torch.Tensor | None = None, check_finite: bool = True) -> torch.Tensor:
     """Softmax over the last axis that gives masked keys exactly zero weight.
 
     Args:
@@ -170,6 +129,10 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
             [0, S]. Keys at positions ``>= valid_len`` are masked.
         attn_mask: optional bool tensor of shape (L, S) or (B, L, S), True where a
             query may attend to a key. May be combined with ``valid_lens``.
+        check_finite: when True (the default), NaN or +inf where a query may
+            attend is a ValueError. When False they pass through: that row's
+            weights are NaN, as ``torch.softmax`` gives (the behaviour of
+            :class:`attn.MultiHeadAttention`, which does not scan its inputs).
 
     Returns:
         Weights of shape (B, L, S), in the dtype of ``scores``: non-negative, each
@@ -194,9 +157,10 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     if mask is not None:
         allowed = allowed & mask
     if attn_mask is not None:
-        allowed = allowed & _check_attn_mask(attn_mask, batch, num_queries, num_keys)
-    bad = allowed & ~torch.isfinite(scores)  # NaN or +inf on a key that counts: no weight is right
-    if bad.any():
+        allowed = allowed & check_attn_mask(attn_mask, batch, num_queries, num_keys)
+    check_bool("check_finite", check_finite)
+    bad = allowed & ~torch.isfinite(scores) if check_finite else None  # NaN or +inf that counts
+    if bad is not None and bad.any():
         num_nan = int((bad & scores.isnan()).sum())
         raise ValueError(
             f"scores must be finite (or -inf) where a query may attend: got {num_nan} NaN and "

@@ -23,7 +23,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from attn.masking import _check_attn_mask, masked_softmax
+from attn.checks import check_attn_mask
+from attn.masking import masked_softmax
 
 
 # --- The data ----------------------------------------------------------------------------
@@ -214,7 +215,7 @@ def _batched(queries, keys, values, attn_mask):
     queries, keys, values = queries.to(work), keys.to(work), values.to(work)
     batch, num_queries, num_keys = queries.shape[0], queries.shape[1], keys.shape[1]
     if attn_mask is not None:
-        attn_mask = _check_attn_mask(attn_mask, batch, num_queries, num_keys)  # (B, L, S)
+        attn_mask = check_attn_mask(attn_mask, batch, num_queries, num_keys)  # (B, L, S)
     return queries, keys, values, attn_mask
 
 

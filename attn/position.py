@@ -20,13 +20,16 @@ permute the same way. Position has to be added to the tokens.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
+from attn.checks import check_dropout, check_int, check_integer_tensor, check_sequence, check_tensor
+
 
 def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_int(name, value, minimum=1)
 
 
 def _check_even(name: str, value: int) -> None:
@@ -35,8 +38,15 @@ def _check_even(name: str, value: int) -> None:
 
 
 def _check_base(base) -> None:
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 1:
-        raise ValueError(f"base must be a number > 1, got {base!r}")
+    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+        raise TypeError(f"base must be a number > 1, got {base!r} ({type(base).__name__})")
+    if not 1 < base < float("inf"):  # also refuses NaN
+        raise ValueError(f"base must be a finite number > 1, got {base!r}")
+
+
+def _check_dtype(dtype) -> None:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
 
 
 def frequencies(num_hiddens: int, base: float = 10000.0, dtype=torch.float32) -> torch.Tensor:
@@ -44,6 +54,7 @@ def frequencies(num_hiddens: int, base: float = 10000.0, dtype=torch.float32) ->
     _check_positive_int("num_hiddens", num_hiddens)
     _check_even("num_hiddens", num_hiddens)
     _check_base(base)
+    _check_dtype(dtype)
     exponents = torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens  # 2j / E
     return (float(base) ** -exponents).to(dtype)  # computed in float64, then rounded once
 
@@ -52,6 +63,7 @@ def sinusoidal_encoding(max_len: int, num_hiddens: int, base: float = 10000.0,
                         dtype=torch.float32) -> torch.Tensor:
     """The matrix P of shape (max_len, E): sines in even columns, cosines in odd ones."""
     _check_positive_int("max_len", max_len)
+    _check_dtype(dtype)
     omega = frequencies(num_hiddens, base, torch.float64)  # (E/2,)
     angles = torch.arange(max_len, dtype=torch.float64)[:, None] * omega  # (max_len, 1) * (E/2,)
     P = torch.empty(max_len, num_hiddens, dtype=torch.float64)
@@ -68,8 +80,9 @@ def relative_shift_matrix(num_hiddens: int, delta: int, base: float = 10000.0,
     ``[[cos, sin], [-sin, cos]]`` acting on the pair (sin, cos) of column pair j.
     It depends on delta (any int, negative too), never on i.
     """
-    if isinstance(delta, bool) or not isinstance(delta, int):
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Integral):
         raise TypeError(f"delta must be an int, got {type(delta).__name__}")
+    _check_dtype(dtype)
     theta = delta * frequencies(num_hiddens, base, torch.float64)  # (E/2,)
     cos, sin = torch.cos(theta), torch.sin(theta)
     M = torch.zeros(num_hiddens, num_hiddens, dtype=torch.float64)
@@ -78,19 +91,6 @@ def relative_shift_matrix(num_hiddens: int, delta: int, base: float = 10000.0,
     M[even, even], M[even, odd] = cos, sin
     M[odd, even], M[odd, odd] = -sin, cos
     return M.to(dtype)
-
-
-def _check_sequence(x, num_hiddens: int, max_len: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.dtype.is_floating_point:
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    if x.dim() != 3:
-        raise ValueError(f"x must have shape (B, L, E) (3 dimensions), got shape {tuple(x.shape)}")
-    if x.shape[-1] != num_hiddens:
-        raise ValueError(f"x must have size E = {num_hiddens} in its last dimension, got {x.shape[-1]}")
-    if x.shape[1] > max_len:
-        raise ValueError(f"sequences may have at most max_len = {max_len} tokens, got {x.shape[1]}")
 
 
 class PositionalEncoding(nn.Module):
@@ -103,22 +103,40 @@ class PositionalEncoding(nn.Module):
         base: the wavelength scale (10000 in the Transformer).
 
     Attributes:
-        P: buffer (max_len, E), the encoding matrix (no parameters).
+        P: buffer (max_len, E), the encoding matrix in float32 (no parameters).
 
-    Forward: x (B, L, E), L <= max_len -> x + P[:L], shape (B, L, E).
+    Forward: x (B, L, E) of any float dtype, ``offset + L <= max_len`` ->
+    ``x + P[offset:offset + L]``, shape (B, L, E), in x's dtype. The encoding is
+    computed in x's dtype from the closed form (rounded once), so float64 input
+    gets the float64 encoding, not float32's rounded to float64.
     """
 
     def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000,
                  base: float = 10000.0):
         super().__init__()
         _check_positive_int("max_len", max_len)
-        self.num_hiddens, self.max_len = num_hiddens, max_len
-        self.dropout = nn.Dropout(dropout)  # raises ValueError outside [0, 1]
-        self.register_buffer("P", sinusoidal_encoding(max_len, num_hiddens, base), persistent=False)
+        P = sinusoidal_encoding(max_len, num_hiddens, base)  # checks num_hiddens and base
+        self.num_hiddens, self.max_len, self.base = num_hiddens, max_len, float(base)
+        self.dropout = nn.Dropout(check_dropout(dropout))
+        self.register_buffer("P", P, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_sequence(x, self.num_hiddens, self.max_len)
-        return self.dropout(x + self.P[: x.shape[1]].to(x.dtype))  # (B, L, E) + (L, E)
+    def encoding(self, length: int, offset: int = 0, dtype: torch.dtype = torch.float32,
+                 device=None) -> torch.Tensor:
+        """Rows ``offset`` to ``offset + length - 1`` of P, (length, E), in ``dtype``."""
+        check_int("offset", offset)
+        if offset + length > self.max_len:
+            raise ValueError(f"sequences may have at most max_len = {self.max_len} tokens, "
+                             f"got positions up to {offset + length - 1}")
+        if dtype == self.P.dtype == torch.float32:
+            return self.P[offset:offset + length]  # a view of the buffer
+        table = sinusoidal_encoding(offset + length, self.num_hiddens, self.base, dtype=dtype)
+        return table[offset:].to(self.P.device if device is None else device)
+
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """x (B, L, E) -> x + P[offset:offset + L], then dropout; ``offset`` an int >= 0."""
+        check_sequence("x", x, self.num_hiddens, max_len=self.max_len)
+        table = self.encoding(x.shape[1], offset, x.dtype, x.device)  # (L, E)
+        return self.dropout(x + table)  # (B, L, E) + (L, E)
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -130,7 +148,8 @@ class LearnedPositionalEmbedding(nn.Module):
             error, since no vector was ever trained for them.
         dropout: dropout probability applied to the sum.
 
-    Forward: x (B, L, E), L <= max_len -> x + embedding[:L], shape (B, L, E).
+    Forward: x (B, L, E), L <= max_len -> x + embedding[:L], shape (B, L, E), in
+    x's dtype (float16 input stays float16; the vectors are rounded to it).
     """
 
     def __init__(self, num_hiddens: int, max_len: int, dropout: float = 0.0):
@@ -139,11 +158,12 @@ class LearnedPositionalEmbedding(nn.Module):
         _check_positive_int("max_len", max_len)
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.embedding = nn.Embedding(max_len, num_hiddens)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_sequence(x, self.num_hiddens, self.max_len)
-        return self.dropout(x + self.embedding.weight[: x.shape[1]])  # (B, L, E) + (L, E)
+        check_sequence("x", x, self.num_hiddens, max_len=self.max_len)
+        vectors = self.embedding.weight[: x.shape[1]].to(x.dtype)  # (L, E)
+        return self.dropout(x + vectors)  # (B, L, E) + (L, E)
 
 
 def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
@@ -162,18 +182,14 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
         m is rotated by the angle m * w_j, so that for rotated q at m and k at n,
         ``q_m . k_n`` depends on m - n only. Norms are unchanged.
     """
-    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"x must be a floating-point tensor, got {got}")
+    check_tensor("x", x, floating=True)
     if x.dim() < 2:
         raise ValueError(f"x must have shape (..., L, D) (at least 2 dimensions), got {tuple(x.shape)}")
     length, dim = x.shape[-2], x.shape[-1]
     _check_even("the head width D", dim)
     if positions is None:
         positions = torch.arange(length, device=x.device)
-    if not isinstance(positions, torch.Tensor) or positions.dtype.is_floating_point \
-            or positions.dtype == torch.bool:
-        raise TypeError(f"positions must be an integer tensor, got {getattr(positions, 'dtype', positions)}")
+    check_integer_tensor("positions", positions)
     if tuple(positions.shape) != (length,):
         raise ValueError(f"positions must have shape (L,) = ({length},), got {tuple(positions.shape)}")
     theta = positions.to(torch.float64)[:, None] * frequencies(dim, base, torch.float64)  # (L, D/2)

@@ -28,19 +28,13 @@ import math
 import torch
 from torch import nn
 
+from attn.checks import (check_bool, check_dropout, check_has_keys, check_int, check_same_dtype,
+                         check_tensor)
 from attn.masking import masked_softmax
 
 
-def _check_size(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _check_tensor(name: str, x) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.dtype.is_floating_point:
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    check_tensor(name, x, floating=True)
     if x.dim() != 3:
         raise ValueError(f"{name} must have 3 dimensions (B, length, size), got shape {tuple(x.shape)}")
 
@@ -56,11 +50,7 @@ def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     """
     for name, x in (("queries", queries), ("keys", keys), ("values", values)):
         _check_tensor(name, x)
-    if not queries.dtype == keys.dtype == values.dtype:
-        raise TypeError(
-            "queries, keys and values must have the same dtype: "
-            f"got {queries.dtype}, {keys.dtype} and {values.dtype}"
-        )
+    check_same_dtype({"queries": queries, "keys": keys, "values": values})
     if not queries.device == keys.device == values.device:
         raise ValueError(
             "queries, keys and values must be on the same device: "
@@ -73,6 +63,7 @@ def check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         )
     if keys.shape[1] != values.shape[1]:
         raise ValueError(f"keys and values must have the same length S: got {keys.shape[1]} and {values.shape[1]}")
+    check_has_keys(keys.shape[1])
     if query_size is not None and queries.shape[-1] != query_size:
         raise ValueError(f"queries must have size {query_size} in their last dimension, got {queries.shape[-1]}")
     if key_size is not None and keys.shape[-1] != key_size:
@@ -88,13 +79,10 @@ class _Attention(nn.Module):
 
     def __init__(self, dropout: float = 0.0):
         super().__init__()
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise TypeError(f"dropout must be a number in [0, 1], got {type(dropout).__name__}")
-        self.dropout = nn.Dropout(dropout)  # raises ValueError outside [0, 1]
+        self.dropout = nn.Dropout(check_dropout(dropout))
 
     def _attend(self, scores, values, valid_lens, attn_mask, need_weights):
-        if not isinstance(need_weights, bool):
-            raise TypeError(f"need_weights must be True or False, got {need_weights!r}")
+        check_bool("need_weights", need_weights)
         weights = masked_softmax(scores, valid_lens, attn_mask=attn_mask)  # (B, L, S)
         output = torch.bmm(self.dropout(weights), values)  # (B, L, S) @ (B, S, Ev) -> (B, L, Ev)
         return (output, weights) if need_weights else output
@@ -118,9 +106,7 @@ class DotProductAttention(_Attention):
 
     def __init__(self, dropout: float = 0.0, scaled: bool = True):
         super().__init__(dropout)
-        if not isinstance(scaled, bool):
-            raise TypeError(f"scaled must be True or False, got {scaled!r}")
-        self.scaled = scaled
+        self.scaled = check_bool("scaled", scaled)
 
     def forward(self, queries, keys, values, valid_lens=None, need_weights=False, attn_mask=None):
         """queries (B, L, D), keys (B, S, D), values (B, S, Ev) -> output (B, L, Ev) [, weights (B, L, S)]."""
@@ -154,7 +140,7 @@ class AdditiveAttention(_Attention):
     def __init__(self, key_size: int, query_size: int, num_hiddens: int, dropout: float = 0.0):
         super().__init__(dropout)
         for name, size in (("key_size", key_size), ("query_size", query_size), ("num_hiddens", num_hiddens)):
-            _check_size(name, size)
+            check_int(name, size, minimum=1)
         self.key_size, self.query_size = key_size, query_size
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
@@ -219,7 +205,7 @@ class MultiplicativeAttention(_Attention):
     def __init__(self, query_size: int, key_size: int, dropout: float = 0.0):
         super().__init__(dropout)
         for name, size in (("query_size", query_size), ("key_size", key_size)):
-            _check_size(name, size)
+            check_int(name, size, minimum=1)
         self.query_size, self.key_size = query_size, key_size
         self.W = nn.Linear(key_size, query_size, bias=False)
 

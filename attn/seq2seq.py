@@ -23,13 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from attn.checks import (check_bool, check_dropout, check_int, check_src_valid_lens, check_step_tokens,
+                         check_tokens)
 from attn.masking import masked_softmax, sequence_mask, valid_lens_to_mask
 from attn.scoring import AdditiveAttention
-
-
-def _check_size(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 @dataclass
@@ -49,44 +46,13 @@ class Seq2SeqConfig:
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "embed_size", "num_hiddens", "num_layers"):
-            _check_size(name, getattr(self, name))
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("attention_hiddens", "output_hiddens"):
             if getattr(self, name) is not None:
-                _check_size(name, getattr(self, name))
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+                check_int(name, getattr(self, name), minimum=1)
+        check_dropout(self.dropout, below_one=True)
         for name in ("attention", "bidirectional"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-
-
-def _check_tokens(name: str, tokens: torch.Tensor, vocab_size: int) -> None:
-    if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.long:
-        got = tokens.dtype if isinstance(tokens, torch.Tensor) else type(tokens).__name__
-        raise TypeError(f"{name} must be a torch.long tensor of token ids, got {got}")
-    if tokens.dim() != 2:
-        raise ValueError(f"{name} must have shape (B, length), got shape {tuple(tokens.shape)}")
-    if tokens.numel() and (tokens.min() < 0 or tokens.max() >= vocab_size):
-        raise ValueError(f"{name} must hold ids in [0, {vocab_size - 1}], "
-                         f"got values from {int(tokens.min())} to {int(tokens.max())}")
-
-
-def _check_src_valid_lens(src: torch.Tensor, src_valid_lens) -> None:
-    batch, num_steps = src.shape
-    if batch == 0:  # no sentence: there is no last token to read a state at
-        raise ValueError("src holds no sentence (B = 0): need at least one to encode")
-    if not isinstance(src_valid_lens, torch.Tensor) or tuple(src_valid_lens.shape) != (batch,):
-        got = (tuple(src_valid_lens.shape) if isinstance(src_valid_lens, torch.Tensor)
-               else type(src_valid_lens).__name__)
-        raise ValueError(f"src_valid_lens must be a tensor of shape (B,) = ({batch},), got {got}")
-    if src_valid_lens.dtype.is_floating_point or src_valid_lens.dtype == torch.bool:
-        raise TypeError(f"src_valid_lens must be an integer tensor, got dtype {src_valid_lens.dtype}")
-    if src_valid_lens.device != src.device:
-        raise ValueError(f"src and src_valid_lens must be on the same device, "
-                         f"got {src.device} and {src_valid_lens.device}")
-    if src_valid_lens.min() < 1 or src_valid_lens.max() > num_steps:
-        raise ValueError(f"src_valid_lens must lie in [1, S] = [1, {num_steps}], got values from "
-                         f"{int(src_valid_lens.min())} to {int(src_valid_lens.max())}")
+            check_bool(name, getattr(self, name))
 
 
 class Seq2SeqEncoder(nn.Module):
@@ -146,8 +112,8 @@ class Seq2SeqEncoder(nn.Module):
             (N, B, E), every layer's state after the last real token (when
             bidirectional: made from both directions' final states).
         """
-        _check_tokens("src", src, self.vocab_size)
-        _check_src_valid_lens(src, src_valid_lens)
+        check_tokens("src", src, self.vocab_size)
+        check_src_valid_lens(src, src_valid_lens)
         batch, num_steps = src.shape
         mask = sequence_mask(src_valid_lens, num_steps).unsqueeze(-1)  # (B, S, 1), True on real tokens
         last = (src_valid_lens - 1).view(batch, 1, 1)  # (B, 1, 1): position of the last real token
@@ -252,8 +218,8 @@ class Seq2SeqDecoder(nn.Module):
         return DecoderState(enc_state, enc_outputs, src_valid_lens, context=enc_state[-1])
 
     def forward(self, tgt_in: torch.Tensor, state: DecoderState):
-        """Args: ``tgt_in`` (B, T) ids, ``state``. Returns logits (B, T, V), new state, None."""
-        _check_tokens("tgt_in", tgt_in, self.vocab_size)
+        """Args: ``tgt_in`` (B, T) ids, T >= 1, ``state``. Returns logits (B, T, V), new state, None."""
+        check_tokens("tgt_in", tgt_in, self.vocab_size, min_length=1)
         embedded = self.embedding(tgt_in)  # (B, T, embed_size)
         context = state.context.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, E) -> (B, T, E)
         outputs, hidden = self.rnn(torch.cat([embedded, context], dim=-1), state.hidden)  # (B, T, E)
@@ -299,13 +265,13 @@ class BahdanauDecoder(nn.Module):
         return DecoderState(enc_state, enc_outputs, src_valid_lens, enc_state[-1], projected_keys, attn_mask)
 
     def forward(self, tgt_in: torch.Tensor, state: DecoderState):
-        """Decode ``tgt_in`` (B, T) step by step.
+        """Decode ``tgt_in`` (B, T), T >= 1, step by step.
 
         Returns:
             logits (B, T, V), the new state, and the attention weights (B, T, S):
             row t says how much each source position contributed at step t.
         """
-        _check_tokens("tgt_in", tgt_in, self.vocab_size)
+        check_tokens("tgt_in", tgt_in, self.vocab_size, min_length=1)
         if state.projected_keys is None or state.attn_mask is None:
             raise ValueError("BahdanauDecoder needs a state made by its own init_state (with projected keys)")
         embedded = self.embedding(tgt_in)  # (B, T, embed_size)
@@ -351,6 +317,7 @@ class EncoderDecoder(nn.Module):
 
     def step(self, tokens: torch.Tensor, state: DecoderState):
         """One decoding step: ``tokens`` (B,) -> logits (B, V), state, weights (B, S) or None."""
+        check_step_tokens(tokens, state.enc_outputs.shape[0], self.decoder.vocab_size)
         logits, state, weights = self.decoder(tokens.unsqueeze(1), state)  # (B, 1, V), state, (B, 1, S)
         return logits[:, 0], state, None if weights is None else weights[:, 0]
 

@@ -14,7 +14,6 @@ vocabulary size.
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 import time
@@ -25,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from attn.masking import sequence_mask
-from attn.utils import progress
+from attn.utils import model_device, progress  # noqa: F401 (model_device: also read here)
 
 
 def _is_int(value) -> bool:
@@ -99,17 +98,6 @@ class History:
         if not self.losses:
             raise ValueError("no update was logged: an empty history has no perplexity")
         return math.exp(self.losses[-1])
-
-
-def model_device(model, default: torch.device | str = "cpu") -> torch.device:
-    """Where ``model`` computes: the device of its first parameter or buffer, else ``default``.
-
-    The loops move every batch there, so callers may keep their data on the CPU.
-    """
-    if isinstance(model, nn.Module):
-        for tensor in itertools.chain(model.parameters(), model.buffers()):
-            return tensor.device
-    return torch.device(default)
 
 
 def teacher_forcing_inputs(tgt: torch.Tensor, bos: int) -> torch.Tensor:

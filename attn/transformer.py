@@ -1,12 +1,9 @@
 """The Transformer encoder-decoder (Vaswani et al., 2017), built from attn's mechanisms.
 
-Every block is a sublayer wrapped in a residual connection and a LayerNorm
-(:class:`AddNorm`): post-norm ``LN(x + sublayer(x))`` as in the paper, or
-pre-norm ``x + sublayer(LN(x))`` with ``norm_first=True``. An encoder block has
-self-attention and a :class:`PositionWiseFFN`; a decoder block has causal
-self-attention, encoder-decoder attention and the FFN. With copied weights the
-blocks equal ``nn.TransformerEncoderLayer`` and ``nn.TransformerDecoderLayer``
-(``batch_first=True, activation="relu"``, the same ``norm_first``).
+The blocks (:class:`AddNorm`, :class:`PositionWiseFFN`, the encoder and decoder
+blocks, post-norm as in the paper or pre-norm with ``norm_first=True``) live in
+:mod:`attn.blocks` and are importable from here too. This module stacks them:
+embeddings and positional encoding, N blocks, the output layer.
 
 :class:`Transformer` offers the interface of :class:`attn.seq2seq.EncoderDecoder`,
 so ``attn.train_seq2seq``, ``attn.greedy_decode``, ``attn.beam_search`` and
@@ -32,13 +29,18 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from attn.masking import masked_softmax, valid_lens_to_mask
-from attn.multihead import MultiHeadAttention, merge_heads, split_heads
+from attn.blocks import (AddNorm, LayerCache, PositionWiseFFN, TransformerDecoderBlock,
+                         TransformerEncoderBlock)
+from attn.checks import (check_bool, check_dropout, check_int, check_src_valid_lens,
+                         check_step_tokens, check_tokens)
+from attn.masking import valid_lens_to_mask
 from attn.position import PositionalEncoding
-from attn.seq2seq import _check_size, _check_src_valid_lens, _check_tokens
+
+__all__ = ["AddNorm", "LayerCache", "PositionWiseFFN", "Transformer", "TransformerConfig",
+           "TransformerDecoder", "TransformerDecoderBlock", "TransformerEncoder",
+           "TransformerEncoderBlock", "TransformerState", "TransformerWeights", "build_transformer"]
 
 
 @dataclass
@@ -58,215 +60,26 @@ class TransformerConfig:
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "num_hiddens", "num_heads", "ffn_hiddens",
                      "num_layers", "max_len"):
-            _check_size(name, getattr(self, name))
+            check_int(name, getattr(self, name), minimum=1)
         if self.num_hiddens % self.num_heads:
             raise ValueError(f"num_hiddens must be divisible by num_heads: got {self.num_hiddens} "
                              f"and {self.num_heads}")
         if self.num_hiddens % 2:
             raise ValueError(f"num_hiddens must be even (sinusoidal encoding), got {self.num_hiddens}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
-                or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        if not isinstance(self.norm_first, bool):
-            raise ValueError(f"norm_first must be True or False, got {self.norm_first!r}")
-
-
-class PositionWiseFFN(nn.Module):
-    """Two linear layers with a ReLU between, applied to every position alone.
-
-    ``FFN(x) = W_2 dropout(relu(W_1 x + b_1)) + b_2``: the same weights at every
-    position, so it equals two 1 x 1 convolutions over the sequence.
-
-    Args:
-        num_hiddens: E, input and output width.
-        ffn_hiddens: width of the hidden layer.
-        dropout: dropout on the hidden layer (training only).
-
-    Forward: (B, L, E) -> (B, L, E).
-    """
-
-    def __init__(self, num_hiddens: int, ffn_hiddens: int, dropout: float = 0.0):
-        super().__init__()
-        self.dense1 = nn.Linear(num_hiddens, ffn_hiddens)
-        self.dense2 = nn.Linear(ffn_hiddens, num_hiddens)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dense2(self.dropout(torch.relu(self.dense1(x))))  # (B, L, F) -> (B, L, E)
-
-
-class AddNorm(nn.Module):
-    """Residual connection and LayerNorm around a sublayer, post-norm or pre-norm.
-
-    A block calls ``h = addnorm.prepare(x)``, computes ``y = sublayer(h)``, then
-    ``addnorm(x, y)``:
-
-    * post-norm (``norm_first=False``, the paper): ``h = x``, output ``LN(x + dropout(y))``;
-    * pre-norm (``norm_first=True``): ``h = LN(x)``, output ``x + dropout(y)``, so the
-      residual path from input to output passes no normalization.
-
-    Args:
-        num_hiddens: E, the width LayerNorm normalizes over (each position alone).
-        dropout: dropout on the sublayer output (training only).
-        norm_first: pre-norm when True.
-    """
-
-    def __init__(self, num_hiddens: int, dropout: float = 0.0, norm_first: bool = False):
-        super().__init__()
-        self.norm = nn.LayerNorm(num_hiddens)
-        self.dropout = nn.Dropout(dropout)
-        self.norm_first = norm_first
-
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """The sublayer's input: LN(x) for pre-norm, x itself for post-norm."""
-        return self.norm(x) if self.norm_first else x
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, L, E), the block's input, and ``y`` (B, L, E), the sublayer's output."""
-        if x.shape != y.shape:
-            raise ValueError(f"x and y must have the same shape (B, L, E): got {tuple(x.shape)} "
-                             f"and {tuple(y.shape)}")
-        y = self.dropout(y)
-        return x + y if self.norm_first else self.norm(x + y)
-
-
-def _attention(mha: MultiHeadAttention, queries, keys, values, need_weights, **masks):
-    """``mha`` as (output, weights or None), whatever ``need_weights`` is."""
-    if need_weights:
-        return mha(queries, keys, values, need_weights=True, **masks)
-    return mha(queries, keys, values, **masks), None
-
-
-def _attend_cached(mha: MultiHeadAttention, x, keys, values, attn_mask=None, need_weights=False):
-    """One query per row against keys and values that ``mha`` has already projected.
-
-    ``x`` (B, 1, E); ``keys``, ``values`` (B, H, S, D); ``attn_mask`` None or bool
-    (B, 1, S), True = may attend. Returns output (B, 1, E) and weights (B, H, 1, S)
-    or None, computed as in :class:`attn.MultiHeadAttention` (fused SDPA without
-    weights). No dropout: the cache serves decoding, in eval mode.
-    """
-    q = split_heads(mha.W_q(x), mha.num_heads)  # (B, 1, E) -> (B, H, 1, D)
-    if not need_weights:
-        mask = None if attn_mask is None else attn_mask.unsqueeze(1)  # (B, 1, 1, S): every head
-        heads = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, H, 1, D)
-        return mha.W_o(merge_heads(heads)), None
-    scores = q @ keys.transpose(-2, -1) / math.sqrt(mha.head_dim)  # (B, H, 1, D) @ (B, H, D, S)
-    if attn_mask is None:
-        weights = torch.softmax(scores, dim=-1)  # (B, H, 1, S)
-    else:
-        batch, heads, _, num_keys = scores.shape
-        mask = attn_mask.unsqueeze(1).expand(-1, heads, -1, -1).reshape(batch * heads, 1, num_keys)
-        weights = masked_softmax(scores.reshape(batch * heads, 1, num_keys), attn_mask=mask)
-        weights = weights.view(scores.shape)  # (B H, 1, S) -> (B, H, 1, S)
-    return mha.W_o(merge_heads(weights @ values)), weights  # (B, H, 1, D) -> (B, 1, E)
-
-
-class TransformerEncoderBlock(nn.Module):
-    """Self-attention then the position-wise FFN, each inside an :class:`AddNorm`.
-
-    Args:
-        num_hiddens: E; num_heads: H (E divisible by H); ffn_hiddens: FFN hidden width;
-        dropout: dropout probability; norm_first: pre-norm when True.
-    """
-
-    def __init__(self, num_hiddens: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0,
-                 norm_first: bool = False):
-        super().__init__()
-        self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, bias=True)
-        self.addnorm1 = AddNorm(num_hiddens, dropout, norm_first)
-        self.ffn = PositionWiseFFN(num_hiddens, ffn_hiddens, dropout)
-        self.addnorm2 = AddNorm(num_hiddens, dropout, norm_first)
-
-    def forward(self, x: torch.Tensor, valid_lens: torch.Tensor | None = None,
-                need_weights: bool = False):
-        """``x`` (B, S, E); ``valid_lens`` None or (B,): keys past it are padding.
-
-        Returns ``(output (B, S, E), weights (B, H, S, S) or None)``.
-        """
-        h = self.addnorm1.prepare(x)
-        y, weights = _attention(self.attention, h, h, h, need_weights, valid_lens=valid_lens)
-        x = self.addnorm1(x, y)
-        return self.addnorm2(x, self.ffn(self.addnorm2.prepare(x))), weights
-
-
-class TransformerDecoderBlock(nn.Module):
-    """Causal self-attention, encoder-decoder attention and the FFN, each inside an AddNorm.
-
-    Arguments as for :class:`TransformerEncoderBlock`.
-    """
-
-    def __init__(self, num_hiddens: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0,
-                 norm_first: bool = False):
-        super().__init__()
-        self.self_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, bias=True)
-        self.addnorm1 = AddNorm(num_hiddens, dropout, norm_first)
-        self.cross_attention = MultiHeadAttention(num_hiddens, num_heads, dropout, bias=True)
-        self.addnorm2 = AddNorm(num_hiddens, dropout, norm_first)
-        self.ffn = PositionWiseFFN(num_hiddens, ffn_hiddens, dropout)
-        self.addnorm3 = AddNorm(num_hiddens, dropout, norm_first)
-
-    def forward(self, x: torch.Tensor, enc_outputs: torch.Tensor,
-                src_valid_lens: torch.Tensor | None = None, need_weights: bool = False):
-        """All T target positions at once, position i seeing positions 0..i only.
-
-        Args:
-            x: (B, T, E) block input; enc_outputs: (B, S, E);
-            src_valid_lens: None or (B,), real source tokens.
-
-        Returns:
-            ``(output (B, T, E), self weights (B, H, T, T), cross weights (B, H, T, S))``,
-            the weights None unless ``need_weights``.
-        """
-        h = self.addnorm1.prepare(x)
-        y, self_w = _attention(self.self_attention, h, h, h, need_weights, is_causal=True)
-        x = self.addnorm1(x, y)
-        h = self.addnorm2.prepare(x)
-        y, cross_w = _attention(self.cross_attention, h, enc_outputs, enc_outputs, need_weights,
-                                valid_lens=src_valid_lens)
-        x = self.addnorm2(x, y)
-        return self.addnorm3(x, self.ffn(self.addnorm3.prepare(x))), self_w, cross_w
-
-    def cross_keys_values(self, enc_outputs: torch.Tensor):
-        """The encoder-decoder attention's keys and values, (B, H, S, D) each: fixed per sentence."""
-        heads = self.cross_attention.num_heads
-        return (split_heads(self.cross_attention.W_k(enc_outputs), heads),
-                split_heads(self.cross_attention.W_v(enc_outputs), heads))
-
-    def step(self, x: torch.Tensor, cache: "LayerCache", cross_mask: torch.Tensor,
-             need_weights: bool = False):
-        """Decode one position with the key-value cache.
-
-        Args:
-            x: (B, 1, E), the block input at the new position t.
-            cache: this block's :class:`LayerCache` (self keys/values of positions < t).
-            cross_mask: (B, 1, S) bool, True on real source tokens.
-
-        Returns:
-            ``(output (B, 1, E), new cache (t + 1 positions), cross weights (B, H, 1, S)
-            or None unless need_weights)``.
-        """
-        mha = self.self_attention
-        h = self.addnorm1.prepare(x)  # (B, 1, E)
-        keys = torch.cat([cache.keys, split_heads(mha.W_k(h), mha.num_heads)], dim=2)  # (B, H, t+1, D)
-        values = torch.cat([cache.values, split_heads(mha.W_v(h), mha.num_heads)], dim=2)
-        y, _ = _attend_cached(mha, h, keys, values)  # the new token sees every earlier one: no mask
-        x = self.addnorm1(x, y)
-        y, cross_w = _attend_cached(self.cross_attention, self.addnorm2.prepare(x), cache.cross_keys,
-                                    cache.cross_values, cross_mask, need_weights)
-        x = self.addnorm2(x, y)
-        out = self.addnorm3(x, self.ffn(self.addnorm3.prepare(x)))
-        return out, LayerCache(keys, values, cache.cross_keys, cache.cross_values), cross_w
+        check_dropout(self.dropout, below_one=True)
+        check_bool("norm_first", self.norm_first)
 
 
 def _embed(embedding: nn.Embedding, position: PositionalEncoding, tokens: torch.Tensor,
            offset: int = 0) -> torch.Tensor:
     """``sqrt(E) * embedding(tokens) + P[offset:offset + L]``, then dropout: (B, L) -> (B, L, E)."""
     x = embedding(tokens) * math.sqrt(embedding.embedding_dim)  # (B, L, E)
-    if offset == 0:
-        return position(x)  # checks L <= max_len
-    if offset + x.shape[1] > position.max_len:
-        raise ValueError(f"position {offset + x.shape[1] - 1} is past max_len = {position.max_len}")
-    return position.dropout(x + position.P[offset:offset + x.shape[1]].to(x.dtype))
+    return position(x, offset)  # checks offset + L <= max_len
+
+
+def _check_stack_args(vocab_size, num_layers, max_len) -> None:
+    for name, n in (("vocab_size", vocab_size), ("num_layers", num_layers), ("max_len", max_len)):
+        check_int(name, n, minimum=1)
 
 
 def _new_embedding(vocab_size: int, num_hiddens: int) -> nn.Embedding:
@@ -287,6 +100,7 @@ class TransformerEncoder(nn.Module):
     def __init__(self, vocab_size: int, num_hiddens: int, num_heads: int, ffn_hiddens: int,
                  num_layers: int, dropout: float = 0.0, norm_first: bool = False, max_len: int = 1000):
         super().__init__()
+        _check_stack_args(vocab_size, num_layers, max_len)
         self.vocab_size = vocab_size
         self.embedding = _new_embedding(vocab_size, num_hiddens)
         self.position = PositionalEncoding(num_hiddens, dropout, max_len)
@@ -299,24 +113,13 @@ class TransformerEncoder(nn.Module):
 
         Returns ``(outputs (B, S, E), weights)``: a list of N tensors (B, H, S, S), or None.
         """
-        _check_tokens("src", src, self.vocab_size)
-        _check_src_valid_lens(src, src_valid_lens)
+        check_tokens("src", src, self.vocab_size)
+        check_src_valid_lens(src, src_valid_lens)
         x, weights = _embed(self.embedding, self.position, src), []  # (B, S, E)
         for block in self.blocks:
             x, w = block(x, src_valid_lens, need_weights)
             weights.append(w)
         return self.norm(x), weights if need_weights else None
-
-
-@dataclass
-class LayerCache:
-    """One decoder block's cache: self-attention ``keys``/``values`` (B, H, t, D) of the t
-    tokens read so far, and the encoder-decoder ``cross_keys``/``cross_values`` (B, H, S, D)."""
-
-    keys: torch.Tensor
-    values: torch.Tensor
-    cross_keys: torch.Tensor
-    cross_values: torch.Tensor
 
 
 @dataclass
@@ -361,6 +164,7 @@ class TransformerDecoder(nn.Module):
     def __init__(self, vocab_size: int, num_hiddens: int, num_heads: int, ffn_hiddens: int,
                  num_layers: int, dropout: float = 0.0, norm_first: bool = False, max_len: int = 1000):
         super().__init__()
+        _check_stack_args(vocab_size, num_layers, max_len)
         self.vocab_size = vocab_size
         self.embedding = _new_embedding(vocab_size, num_hiddens)
         self.position = PositionalEncoding(num_hiddens, dropout, max_len)
@@ -380,7 +184,7 @@ class TransformerDecoder(nn.Module):
             ``(logits (B, T, V), self weights, cross weights)``: lists of N tensors
             (B, H, T, T) and (B, H, T, S), or None unless ``need_weights``.
         """
-        _check_tokens("tgt_in", tgt_in, self.vocab_size)
+        check_tokens("tgt_in", tgt_in, self.vocab_size)
         x, self_ws, cross_ws = _embed(self.embedding, self.position, tgt_in), [], []  # (B, T, E)
         for block in self.blocks:
             x, self_w, cross_w = block(x, enc_outputs, src_valid_lens, need_weights)
@@ -403,12 +207,15 @@ class TransformerDecoder(nn.Module):
         return TransformerState(enc_outputs, src_valid_lens, tokens, cache)
 
     def step(self, tokens: torch.Tensor, state: TransformerState):
-        """Read one token per row; ``tokens`` (B,) ids.
+        """Read one token per row; ``tokens`` a torch.long tensor (B,) of ids, B the state's.
 
         Returns ``(logits (B, V), new state, weights (B, S))``, the weights being
         the last block's encoder-decoder attention averaged over its heads.
         """
-        _check_tokens("tokens", tokens.unsqueeze(-1), self.vocab_size)
+        if not isinstance(state, TransformerState):
+            raise TypeError(f"state must be a TransformerState (from init_state), "
+                            f"got {type(state).__name__}")
+        check_step_tokens(tokens, state.tokens.shape[0], self.vocab_size)
         t = state.tokens.shape[1]  # position of the new token
         all_tokens = torch.cat([state.tokens, tokens.unsqueeze(1)], dim=1)  # (B, t + 1)
         if not state.use_cache:  # recompute every position, with the cached path's economies

@@ -1,7 +1,9 @@
-"""Small helpers every chapter uses: seeding, device choice, shape checks, progress bars."""
+"""Small helpers every chapter uses: seeding, devices, shape checks, progress bars."""
 
 from __future__ import annotations
 
+import itertools
+import numbers
 import random
 import sys
 from typing import Iterable, Sequence
@@ -34,13 +36,32 @@ def get_device(prefer_gpu: bool = True) -> torch.device:
     return torch.device("cpu")
 
 
+def model_device(model, default: torch.device | str = "cpu") -> torch.device:
+    """Where ``model`` computes: the device of its first parameter or buffer, else ``default``.
+
+    The training and decoding loops move every batch there, so callers may keep
+    their data on the CPU.
+    """
+    if isinstance(model, torch.nn.Module):
+        for tensor in itertools.chain(model.parameters(), model.buffers()):
+            return tensor.device
+    return torch.device(default)
+
+
 def check_shape(tensor: torch.Tensor, expected: Sequence[int], name: str = "tensor") -> None:
     """Raise ValueError unless ``tensor.shape == expected``.
 
     Used after each new tensor operation in the chapters, the way a reader would
-    check shapes on paper.
+    check shapes on paper. ``tensor`` must be a torch.Tensor (TypeError for a list
+    or an array) and ``expected`` a sequence of ints.
     """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if isinstance(expected, (str, bytes)) or not isinstance(expected, Iterable):
+        raise TypeError(f"expected must be a sequence of ints, got {type(expected).__name__}")
     expected = tuple(expected)
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in expected):
+        raise TypeError(f"expected must be a sequence of ints, got {expected!r}")
     if tuple(tensor.shape) != expected:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
 

@@ -265,7 +265,7 @@ def test_gqa_and_mqa_shapes_parameters_and_head_sharing():
         torch.testing.assert_close(mqa(x, x, x), mha(x, x, x), atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="num_heads must be divisible by num_kv_heads: got 4 and 3"):
         GroupedQueryAttention(16, 4, num_kv_heads=3)
-    with pytest.raises(ValueError, match="queries must have shape"):
+    with pytest.raises(ValueError, match="queries must have size E = 16 in its last dimension, got 8"):
         mqa(torch.randn(2, 5, 8), x, x)
 
 

@@ -272,11 +272,11 @@ def test_sequence_mask_errors():
         sequence_mask(torch.tensor([True]), 3)
     with pytest.raises(TypeError, match="torch.Tensor of integers, got list"):
         sequence_mask([1, 2], 3)
-    with pytest.raises(TypeError, match="max_len must be an int, got float"):
+    with pytest.raises(TypeError, match=r"max_len must be an int >= 0, got 3.0 \(float\)"):
         sequence_mask(torch.tensor([1]), 3.0)
-    with pytest.raises(TypeError, match="max_len must be an int, got bool"):
+    with pytest.raises(TypeError, match=r"max_len must be an int >= 0, got True \(bool\)"):
         sequence_mask(torch.tensor([1]), True)
-    with pytest.raises(ValueError, match="max_len must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="max_len must be an int >= 0, got -1"):
         sequence_mask(torch.tensor([0]), -1)
 
 
@@ -295,11 +295,11 @@ def test_valid_lens_to_mask_errors():
         valid_lens_to_mask(torch.ones(2, 5, dtype=torch.long), 3, 4)
     with pytest.raises(ValueError, match=r"\(B,\) = \(3,\).*got \(2,\)"):
         valid_lens_to_mask(torch.tensor([1, 2]), 3, 4, batch=3)
-    with pytest.raises(TypeError, match="num_keys must be an int, got float"):
+    with pytest.raises(TypeError, match=r"num_keys must be an int >= 0, got 4.0 \(float\)"):
         valid_lens_to_mask(torch.tensor([1, 2]), 3, 4.0)
-    with pytest.raises(ValueError, match="num_queries must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="num_queries must be an int >= 0, got -1"):
         valid_lens_to_mask(torch.tensor([1, 2]), -1, 4)
-    with pytest.raises(TypeError, match="batch must be an int, got str"):
+    with pytest.raises(TypeError, match=r"batch must be an int >= 0, got '2' \(str\)"):
         valid_lens_to_mask(torch.tensor([1, 2]), 3, 4, batch="2")
     assert valid_lens_to_mask(torch.zeros(0, dtype=torch.long), 3, 4).shape == (0, 3, 4)
 
@@ -307,7 +307,7 @@ def test_valid_lens_to_mask_errors():
 def test_leave_one_out_mask_errors():
     with pytest.raises(ValueError, match="leave-one-out needs n >= 2 points, got 1"):
         leave_one_out_mask(1)
-    with pytest.raises(TypeError, match="n must be an int, got float"):
+    with pytest.raises(TypeError, match=r"n must be an int >= 0, got 3.0 \(float\)"):
         leave_one_out_mask(3.0)
-    with pytest.raises(TypeError, match="n must be an int, got bool"):
+    with pytest.raises(TypeError, match=r"n must be an int >= 0, got True \(bool\)"):
         leave_one_out_mask(True)

