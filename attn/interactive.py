@@ -46,17 +46,32 @@ class SliderView:
         return f"SliderView({self.kind}, {self.num_frames} frames: {self.labels[0]} ... {self.labels[-1]})"
 
 
-def _array(x, name: str, ndim: int) -> np.ndarray:
+def _array(x, name: str, ndim: int, finite: bool = False) -> np.ndarray:
+    """``x`` as a float64 array of ``ndim`` dimensions, not empty; all finite with ``finite``."""
     if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a complex tensor ({x.dtype})")
         x = x.detach().cpu().to(torch.float64).numpy()
     try:
-        values = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
+    except (TypeError, ValueError):  # ragged nested lists, say
+        raise TypeError(f"{name} must hold real numbers, got {type(x).__name__}") from None
+    if np.iscomplexobj(raw):
+        raise TypeError(f"{name} must hold real numbers, got complex values ({raw.dtype})")
+    if raw.dtype.kind in "SUV":
+        raise TypeError(f"{name} must hold real numbers, got {raw.dtype} values")
+    try:
+        values = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must hold real numbers, got {type(x).__name__}") from None
     if values.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got {values.ndim} with shape {values.shape}")
     if values.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {values.shape}")
+    if finite and not np.isfinite(values).all():
+        bad = values[~np.isfinite(values)]
+        raise ValueError(f"{name} must be finite (coordinates on the axis), got "
+                         f"{bad.size} NaN or infinite entries, the first {bad[0]}")
     return values
 
 
@@ -76,9 +91,18 @@ def _check_labels(labels, count: int, name: str, per: str) -> list[str]:
 
 
 def _check_initial(initial: int, num_frames: int) -> int:
-    if not isinstance(initial, (int, np.integer)) or not 0 <= initial < num_frames:
+    if isinstance(initial, (bool, np.bool_)) or not isinstance(initial, (int, np.integer)):
+        raise TypeError(f"initial must be a frame index (an int), got {initial!r}")
+    if not 0 <= initial < num_frames:
         raise ValueError(f"initial must be a frame index in [0, {num_frames}), got {initial!r}")
     return int(initial)
+
+
+def _check_texts(**texts) -> None:
+    for name, text in texts.items():
+        if not isinstance(text, str) and not (name == "title" and text is None):
+            wanted = "a str or None" if name == "title" else "a str"
+            raise TypeError(f"{name} must be {wanted}, got {type(text).__name__}")
 
 
 def _render(kind: str, spec: dict, labels: list[str], initial: int, slider_label: str,
@@ -111,7 +135,7 @@ def interactive_curves(x, frames: dict, labels: Sequence[str], *, slider_label: 
     """Curves over a shared x axis, the moving ones picked by a slider.
 
     Args:
-        x: shape (n,), the x coordinates of every curve.
+        x: shape (n,), the x coordinates of every curve: real and finite.
         frames: dict from a curve's legend label to its y values, shape (F, n):
             row f is drawn when the slider is at position f.
         labels: F strings, the text shown for each slider position ("h = 0.25").
@@ -119,14 +143,17 @@ def interactive_curves(x, frames: dict, labels: Sequence[str], *, slider_label: 
         xlabel, ylabel: axis labels.
         fixed: optional dict from legend label to y values of shape (n,) that stay
             (a ground truth, say).
-        points: optional (xs, ys) of equal length, drawn as grey dots (data).
-        initial: the slider position shown first.
+        points: optional (xs, ys) of equal length, drawn as grey dots (data); xs
+            finite, a NaN in ys leaves the dot out.
+        initial: the slider position shown first, an int in [0, F) (not a bool).
         title: optional title, also the drawing's accessible name.
 
     Returns:
-        A SliderView; NaN in y leaves a gap.
+        A SliderView; NaN or infinity in y leaves a gap. Complex values are a
+        TypeError (their imaginary part would be lost).
     """
-    xs = _array(x, "x", 1)
+    _check_texts(slider_label=slider_label, xlabel=xlabel, ylabel=ylabel, title=title)
+    xs = _array(x, "x", 1, finite=True)
     if not isinstance(frames, dict) or not frames:
         raise TypeError(f"frames must be a non-empty dict from label to (F, n) values, got {frames!r:.60}")
     moving = {str(k): _array(v, f"frames[{k!r}]", 2) for k, v in frames.items()}
@@ -143,7 +170,7 @@ def interactive_curves(x, frames: dict, labels: Sequence[str], *, slider_label: 
     if points is not None:
         if not isinstance(points, tuple) or len(points) != 2:
             raise TypeError("points must be a pair (xs, ys)")
-        px, py = _array(points[0], "points x", 1), _array(points[1], "points y", 1)
+        px, py = _array(points[0], "points x", 1, finite=True), _array(points[1], "points y", 1)
         if px.shape != py.shape:
             raise ValueError(f"points must have xs and ys of equal length, got {len(px)} and {len(py)}")
         dots = [_rounded(px), _rounded(py)]
@@ -185,6 +212,7 @@ def interactive_heatmaps(frames, labels: Sequence[str], *, slider_label: str,
     Returns:
         A SliderView.
     """
+    _check_texts(slider_label=slider_label, xlabel=xlabel, ylabel=ylabel, title=title)
     values = _array(frames, "frames", 3)
     num_frames, num_queries, num_keys = values.shape
     labels = _check_labels(labels, num_frames, "labels", "frame")

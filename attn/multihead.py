@@ -80,17 +80,20 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
     :func:`torch.nn.functional.scaled_dot_product_attention` with the package's
     NaN rule: a query row holding NaN or infinity gets a NaN output row when it
-    may see a key. (On CPU, SDPA without a mask returns zeros for such a row,
-    with a bool mask NaN; the explicit path of :class:`MultiHeadAttention` gives
-    NaN.) ``attn_mask``: None or bool, broadcastable to (B, H, L, S), True = may
-    attend; the check for bad rows then happens inside SDPA, which gives NaN. A
-    query with no key to see gets the zero vector (PyTorch 2.13 on CPU).
+    may see a key, and a query that may see no key gets the zero vector, NaN or
+    not. (On CPU, SDPA without a mask returns zeros for a NaN row, and with a
+    bool mask NaN even where the row may see no key; the explicit path of
+    :class:`MultiHeadAttention` follows the rule above.) ``attn_mask``: None or
+    bool, broadcastable to (B, H, L, S), True = may attend.
     """
     heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
                                            is_causal=is_causal)
-    if attn_mask is None and k.shape[-2] > 0:  # every row sees a key (key 0 at least)
-        bad = ~torch.isfinite(q).all(dim=-1, keepdim=True)  # (B, H, L, 1)
-        heads = heads.masked_fill(bad, float("nan"))
+    if attn_mask is None:
+        if k.shape[-2] > 0:  # every row sees a key (key 0 at least)
+            bad = ~torch.isfinite(q).all(dim=-1, keepdim=True)  # (B, H, L, 1)
+            heads = heads.masked_fill(bad, float("nan"))
+    else:  # SDPA gives NaN to a NaN row even when it may see no key: the zero vector instead
+        heads = heads.masked_fill(~attn_mask.any(dim=-1, keepdim=True), 0.0)
     return heads
 
 

@@ -1,0 +1,393 @@
+"""Bad and edge input at the public entry points of chapters 1-8: a clear error or a defined result.
+
+Each test names what a new user might pass and what the package must do with it:
+a TypeError or ValueError whose message names the argument and what was
+expected, never an error from deep inside torch, a silently wrong result or NaN
+from finite input.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import attn
+from attn.efficient import GroupedQueryAttention, KVCache, naive_attention, tiled_attention
+from attn.interactive import interactive_curves, interactive_heatmaps
+
+
+# --- Grouped-query attention and the KV cache -------------------------------------------------
+
+@pytest.fixture
+def gqa():
+    torch.manual_seed(0)
+    return GroupedQueryAttention(16, 4, num_kv_heads=2)
+
+
+def test_gqa_refuses_keys_and_values_of_different_lengths(gqa):
+    q, k, v = torch.randn(2, 3, 16), torch.randn(2, 4, 16), torch.randn(2, 5, 16)
+    with pytest.raises(ValueError, match="keys and values must have the same length S: got 4 and 5"):
+        gqa(q, k, v)
+
+
+def test_gqa_refuses_batches_that_differ(gqa):
+    q, kv = torch.randn(2, 3, 16), torch.randn(3, 4, 16)
+    with pytest.raises(ValueError, match="same batch size B: got 2, 3 and 3"):
+        gqa(q, kv, kv)
+
+
+def test_gqa_refuses_a_dtype_other_than_its_own_and_integers(gqa):
+    kv = torch.randn(2, 4, 16)
+    with pytest.raises(TypeError, match="queries must have the module's dtype torch.float32, "
+                                        "got torch.float16"):
+        gqa(torch.randn(2, 3, 16).half(), kv, kv)
+    with pytest.raises(TypeError, match="queries must be a floating-point tensor, got dtype "
+                                        "torch.int64"):
+        gqa(torch.ones(2, 3, 16, dtype=torch.long), kv, kv)
+
+
+def test_gqa_refuses_a_flag_that_is_not_a_bool_and_a_cache_that_is_not_a_kvcache(gqa):
+    x = torch.randn(2, 3, 16)
+    with pytest.raises(TypeError, match="is_causal must be True or False, got None"):
+        gqa(x, x, x, is_causal=None)
+    with pytest.raises(TypeError, match="cache must be a KVCache or None, got dict"):
+        gqa(x, x, x, cache={})
+
+
+def test_gqa_leaves_the_cache_unchanged_when_it_refuses_a_call(gqa):
+    cache, x = KVCache(), torch.randn(2, 3, 16)
+    gqa(x, x, x, cache=cache)
+    with pytest.raises(ValueError, match="valid_lens"):
+        gqa(x[:, :1], x[:, :1], x[:, :1], valid_lens=torch.tensor([9, 9]), cache=cache)
+    assert len(cache) == 3
+
+
+def test_kv_cache_refuses_lists_and_mixed_dtypes():
+    cache = KVCache()
+    k = torch.randn(1, 2, 3, 4)
+    with pytest.raises(TypeError, match="keys must be a torch.Tensor, got list"):
+        cache.append(k.tolist(), k)
+    with pytest.raises(TypeError, match="keys and values must have the same dtype: "
+                                        "got torch.float32 and torch.float64"):
+        cache.append(k, k.double())
+    cache.append(k, k)
+    with pytest.raises(TypeError, match="new keys must have the cache's dtype torch.float32"):
+        cache.append(k.double(), k.double())
+    assert len(cache) == 3
+
+
+# --- Naive and tiled attention ----------------------------------------------------------------
+
+ATTENTION = [naive_attention, tiled_attention]
+
+
+@pytest.mark.parametrize("fn", ATTENTION)
+def test_query_and_key_dtypes_must_agree(fn):
+    q = torch.randn(1, 2, 5, 4)
+    with pytest.raises(TypeError, match="query, key and value must have the same dtype: "
+                                        "got torch.float32, torch.float64 and torch.float64"):
+        fn(q, q.double(), q.double())
+
+
+@pytest.mark.parametrize("fn", ATTENTION)
+@pytest.mark.parametrize("scale, error", [(float("nan"), ValueError), (float("inf"), ValueError),
+                                          (0.0, ValueError), (-0.5, ValueError),
+                                          ("0.5", TypeError), (True, TypeError)])
+def test_scale_must_be_a_finite_positive_number(fn, scale, error):
+    q = torch.randn(1, 2, 5, 4)
+    with pytest.raises(error, match="scale must be a finite number > 0 or None"):
+        fn(q, q, q, scale=scale)
+
+
+@pytest.mark.parametrize("fn", ATTENTION)
+def test_an_explicit_scale_is_used(fn):
+    q, k, v = torch.randn(1, 2, 5, 4), torch.randn(1, 2, 6, 4), torch.randn(1, 2, 6, 3)
+    expected = torch.softmax(q @ k.transpose(-2, -1) * 0.3, dim=-1) @ v
+    torch.testing.assert_close(fn(q, k, v, scale=0.3), expected)
+
+
+@pytest.mark.parametrize("masks", [{"valid_lens": torch.tensor([4, 0])},
+                                   {"is_causal": True},
+                                   {"attn_mask": torch.ones(6, 7, dtype=torch.bool)},
+                                   {}])
+def test_a_nan_query_gives_nan_in_naive_and_tiled_attention_alike(masks):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 6, 4), torch.randn(2, 3, 7, 4), torch.randn(2, 3, 7, 5)
+    q[0, 1, 2, 0] = float("nan")  # example 0, head 1, query 2
+    naive = naive_attention(q, k, v, **masks)
+    tiled = tiled_attention(q, k, v, block_size=3, **masks)
+    assert naive[0, 1, 2].isnan().all() and tiled[0, 1, 2].isnan().all()
+    assert torch.equal(naive.isnan(), tiled.isnan())
+    assert int(naive.isnan().any(-1).sum()) == 1  # that query only
+    torch.testing.assert_close(naive.nan_to_num(), tiled.nan_to_num())
+
+
+def test_a_nan_query_that_may_see_no_key_gets_the_zero_vector_in_both():
+    q, k, v = torch.randn(2, 6, 4), torch.randn(2, 7, 4), torch.randn(2, 7, 5)
+    q[1, 2, 0] = float("nan")
+    lens = torch.tensor([4, 0])  # example 1 sees no key
+    for out in (naive_attention(q, k, v, valid_lens=lens),
+                tiled_attention(q, k, v, valid_lens=lens, block_size=3)):
+        assert torch.equal(out[1], torch.zeros(6, 5))
+
+
+@pytest.mark.parametrize("fn", ATTENTION)
+def test_attention_without_any_key_is_an_error(fn):
+    q, kv = torch.randn(1, 5, 4), torch.randn(1, 0, 4)
+    with pytest.raises(ValueError, match=r"at least one key \(S >= 1\), got S = 0"):
+        fn(q, kv, kv)
+
+
+# --- Multi-head attention: one NaN rule for both paths ----------------------------------------
+
+@pytest.mark.parametrize("masks", [{}, {"is_causal": True}, {"valid_lens": torch.tensor([5, 3])},
+                                   {"attn_mask": torch.ones(4, 5, dtype=torch.bool)}])
+def test_mha_gives_nan_for_a_nan_query_on_the_fused_and_the_explicit_path(masks):
+    torch.manual_seed(0)
+    mha = attn.MultiHeadAttention(8, 2, bias=True).eval()
+    q, kv = torch.randn(2, 4, 8), torch.randn(2, 5, 8)
+    q[1, 2, 3] = float("nan")
+    fused = mha(q, kv, kv, **masks)
+    explicit, weights = mha(q, kv, kv, need_weights=True, **masks)
+    for out in (fused, explicit):
+        assert out[1, 2].isnan().all()
+        assert int(out.isnan().any(-1).sum()) == 1  # the other queries are unaffected
+    assert weights[1, :, 2].isnan().any(dim=-1).all()  # NaN on the keys it may see, every head
+    torch.testing.assert_close(fused.nan_to_num(), explicit.nan_to_num())
+
+
+def test_mha_gives_the_bias_for_a_nan_query_that_may_see_no_key_on_both_paths():
+    mha = attn.MultiHeadAttention(8, 2, bias=True).eval()
+    q, kv = torch.randn(2, 4, 8), torch.randn(2, 5, 8)
+    q[1, 2, 3] = float("nan")
+    lens = torch.tensor([5, 0])
+    for out in (mha(q, kv, kv, valid_lens=lens), mha(q, kv, kv, valid_lens=lens, need_weights=True)[0]):
+        torch.testing.assert_close(out[1], mha.W_o.bias.expand(4, 8))
+
+
+def test_gqa_follows_the_same_nan_rule_as_mha():
+    torch.manual_seed(0)
+    gqa = GroupedQueryAttention(8, 2, num_kv_heads=2)
+    q, kv = torch.randn(2, 4, 8), torch.randn(2, 5, 8)
+    q[0, 1, 0] = float("nan")
+    for masks in ({}, {"is_causal": True}, {"valid_lens": torch.tensor([5, 3])}):
+        out = gqa(q, kv, kv, **masks)
+        assert out[0, 1].isnan().all() and int(out.isnan().any(-1).sum()) == 1
+
+
+# --- Transformer blocks and model -------------------------------------------------------------
+
+def block_error(block, x):
+    with pytest.raises((TypeError, ValueError)) as info:
+        block(x)
+    return info.type, str(info.value)
+
+
+@pytest.mark.parametrize("bad_x", [torch.randn(2, 3, 6), torch.randn(2, 3, 8, dtype=torch.float64),
+                                   torch.ones(2, 3, 8, dtype=torch.long), [[0.0] * 8]])
+def test_pre_norm_blocks_give_the_errors_of_post_norm_blocks(bad_x):
+    post = attn.TransformerEncoderBlock(8, 2, 16, norm_first=False)
+    pre = attn.TransformerEncoderBlock(8, 2, 16, norm_first=True)
+    assert block_error(pre, bad_x) == block_error(post, bad_x)
+    dec_post = attn.TransformerDecoderBlock(8, 2, 16, norm_first=False)
+    dec_pre = attn.TransformerDecoderBlock(8, 2, 16, norm_first=True)
+    enc = torch.randn(2, 4, 8)
+
+    def dec_error(block):
+        with pytest.raises((TypeError, ValueError)) as info:
+            block(bad_x, enc)
+        return info.type, str(info.value)
+    assert dec_error(dec_pre) == dec_error(dec_post)
+
+
+def test_pre_norm_block_names_the_width_and_dtype_it_expected():
+    pre = attn.TransformerEncoderBlock(8, 2, 16, norm_first=True)
+    with pytest.raises(ValueError, match="x must have size E = 8 in its last dimension, got 6"):
+        pre(torch.randn(2, 3, 6))
+    with pytest.raises(TypeError, match="module's dtype torch.float32, got torch.float64"):
+        pre(torch.randn(2, 3, 8, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("cls", [attn.TransformerEncoderBlock, attn.TransformerDecoderBlock])
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"ffn_hiddens": 0}, ValueError, "ffn_hiddens must be a positive int, got 0"),
+    ({"ffn_hiddens": -1}, ValueError, "ffn_hiddens must be a positive int, got -1"),
+    ({"ffn_hiddens": 16.0}, TypeError, "ffn_hiddens must be a positive int, got 16.0"),
+    ({"norm_first": "yes"}, TypeError, "norm_first must be True or False, got 'yes'"),
+    ({"norm_first": 1}, TypeError, "norm_first must be True or False, got 1"),
+    ({"dropout": 2.0}, ValueError, r"dropout must be a number in \[0, 1\], got 2.0"),
+])
+def test_exported_blocks_check_their_arguments_as_the_config_does(cls, kwargs, error, message):
+    args = {"num_hiddens": 8, "num_heads": 2, "ffn_hiddens": 16, **kwargs}
+    with pytest.raises(error, match=message):
+        cls(**args)
+
+
+def test_ffn_and_addnorm_check_their_arguments():
+    with pytest.raises(ValueError, match="ffn_hiddens must be a positive int, got 0"):
+        attn.PositionWiseFFN(8, 0)
+    with pytest.raises(TypeError, match="norm_first must be True or False, got 'yes'"):
+        attn.AddNorm(8, norm_first="yes")
+    with pytest.raises(ValueError, match="x must have size E = 8 in its last dimension"):
+        attn.AddNorm(8, norm_first=True).prepare(torch.randn(2, 3, 6))
+    with pytest.raises(ValueError, match="x must have size E = 8 in its last dimension"):
+        attn.PositionWiseFFN(8, 4)(torch.randn(2, 3, 6))
+
+
+@pytest.fixture
+def transformer_state():
+    torch.manual_seed(0)
+    model = attn.Transformer(attn.TransformerConfig(11, 13, num_hiddens=8, num_heads=2,
+                                                    ffn_hiddens=16, num_layers=1)).eval()
+    src = torch.randint(0, 11, (3, 5))
+    return model, model.init_state(src, torch.tensor([5, 4, 2]))
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_transformer_step_names_the_shape_it_expects(transformer_state, use_cache):
+    model, state = transformer_state
+    if not use_cache:
+        state = model.init_state(torch.randint(0, 11, (3, 5)), torch.tensor([5, 4, 2]),
+                                 use_cache=False)
+    with pytest.raises(ValueError, match=r"tokens must have shape \(B,\) = \(3,\), one id per row "
+                                         r"of the state, got shape \(2,\)"):
+        model.step(torch.tensor([1, 2]), state)
+    with pytest.raises(ValueError, match=r"tokens must have shape \(B,\) = \(3,\)"):
+        model.step(torch.tensor([[1], [2], [3]]), state)
+    with pytest.raises(TypeError, match=r"tokens must be a torch.long tensor of shape \(B,\) = "
+                                        r"\(3,\), got list"):
+        model.step([1, 2, 3], state)
+    with pytest.raises(TypeError, match="state must be a TransformerState"):
+        model.step(torch.tensor([1, 2, 3]), {"tokens": None})
+    logits, _, _ = model.step(torch.tensor([1, 2, 3]), state)
+    assert logits.shape == (3, 13)
+
+
+def test_rnn_encoder_decoder_step_names_the_shape_it_expects():
+    torch.manual_seed(0)
+    model = attn.build_model(attn.Seq2SeqConfig(11, 13, embed_size=4, num_hiddens=8))
+    state = model.init_state(torch.randint(0, 11, (3, 5)), torch.tensor([5, 4, 2]))
+    with pytest.raises(ValueError, match=r"tokens must have shape \(B,\) = \(3,\)"):
+        model.step(torch.tensor([1, 2]), state)
+    with pytest.raises(TypeError, match="tokens must be a torch.long tensor"):
+        model.step([1, 2, 3], state)
+
+
+# --- Positional encodings ---------------------------------------------------------------------
+
+def test_positional_encoding_is_computed_in_the_inputs_dtype():
+    pe = attn.PositionalEncoding(16, max_len=50)
+    x = torch.zeros(1, 50, 16, dtype=torch.float64)
+    positions = np.arange(50)[:, None]
+    omega = 10000.0 ** (-np.arange(0, 16, 2) / 16)
+    closed = np.empty((50, 16))
+    closed[:, 0::2], closed[:, 1::2] = np.sin(positions * omega), np.cos(positions * omega)
+    out = pe(x)
+    assert out.dtype == torch.float64
+    assert np.abs(out[0].numpy() - closed).max() < 1e-14  # float32's table is off by ~3e-8
+    assert pe(torch.zeros(1, 50, 16)).dtype == torch.float32
+    half = pe(torch.zeros(1, 50, 16, dtype=torch.float16))
+    assert half.dtype == torch.float16
+    assert torch.equal(half[0], torch.from_numpy(closed).to(torch.float16))  # rounded once
+
+
+def test_positional_encoding_offset_continues_the_sequence():
+    pe = attn.PositionalEncoding(8, max_len=10)
+    x = torch.randn(2, 10, 8)
+    torch.testing.assert_close(pe(x[:, 6:], offset=6), pe(x)[:, 6:])
+    with pytest.raises(ValueError, match="max_len = 10 tokens, got positions up to 10"):
+        pe(x[:, :5], offset=6)
+    with pytest.raises(ValueError, match="offset must be an int >= 0, got -1"):
+        pe(x[:, :5], offset=-1)
+
+
+def test_learned_positional_embedding_keeps_float16():
+    learned = attn.LearnedPositionalEmbedding(8, max_len=10)
+    out = learned(torch.zeros(2, 5, 8, dtype=torch.float16))
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(out[0], learned.embedding.weight[:5].half())
+
+
+def test_position_functions_refuse_bad_dtypes_and_bases():
+    with pytest.raises(TypeError, match="dtype must be a floating-point torch.dtype"):
+        attn.sinusoidal_encoding(4, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match="base must be a finite number > 1, got nan"):
+        attn.frequencies(8, base=float("nan"))
+    with pytest.raises(TypeError, match="base must be a number > 1"):
+        attn.frequencies(8, base="10000")
+
+
+# --- Interactive figures ----------------------------------------------------------------------
+
+def curves(**changes):
+    args = {"x": np.arange(3.0), "frames": {"y": np.ones((2, 3))}, "labels": ["a", "b"],
+            "slider_label": "s", "xlabel": "x", "ylabel": "y", **changes}
+    return interactive_curves(**args)
+
+
+def test_interactive_initial_must_be_an_int_not_a_bool():
+    with pytest.raises(TypeError, match="initial must be a frame index"):
+        curves(initial=True)
+    with pytest.raises(TypeError, match="initial must be a frame index"):
+        interactive_heatmaps(np.ones((2, 2, 2)), ["a", "b"], slider_label="s", initial=False)
+    assert curves(initial=1).html.count('value="1"') == 1
+
+
+def test_interactive_refuses_complex_values_naming_the_argument():
+    with pytest.raises(TypeError, match=r"frames\['y'\] must hold real numbers, got complex"):
+        curves(frames={"y": np.ones((2, 3)) * 1j})
+    with pytest.raises(TypeError, match="frames must hold real numbers, got a complex tensor"):
+        interactive_heatmaps(torch.ones(2, 2, 2, dtype=torch.complex64), ["a", "b"],
+                             slider_label="s")
+
+
+def test_interactive_refuses_an_infinite_x_naming_the_argument():
+    with pytest.raises(ValueError, match="x must be finite"):
+        curves(x=np.array([0.0, 1.0, np.inf]))
+    with pytest.raises(ValueError, match="points x must be finite"):
+        curves(points=(np.array([0.0, np.nan]), np.array([1.0, 2.0])))
+    assert curves(frames={"y": np.array([[1.0, np.inf, 2.0], [1.0, 2.0, 3.0]])}).num_frames == 2
+
+
+def test_interactive_text_arguments_must_be_strings():
+    with pytest.raises(TypeError, match="slider_label must be a str, got NoneType"):
+        curves(slider_label=None)
+
+
+# --- Chapters 1-4 -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("module", [attn.DotProductAttention(), attn.AdditiveAttention(4, 4, 8),
+                                    attn.MultiplicativeAttention(4, 4)])
+def test_scoring_modules_refuse_an_empty_key_set(module):
+    q, kv = torch.randn(2, 3, 4), torch.randn(2, 0, 4)
+    with pytest.raises(ValueError, match=r"at least one key \(S >= 1\), got S = 0"):
+        module(q, kv, kv)
+
+
+def test_mha_refuses_an_empty_key_set():
+    q, kv = torch.randn(2, 3, 8), torch.randn(2, 0, 8)
+    with pytest.raises(ValueError, match=r"at least one key \(S >= 1\), got S = 0"):
+        attn.MultiHeadAttention(8, 2)(q, kv, kv)
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_rnn_decoders_refuse_zero_target_steps(attention):
+    model = attn.build_model(attn.Seq2SeqConfig(11, 13, embed_size=4, num_hiddens=8,
+                                                attention=attention))
+    src = torch.randint(0, 11, (3, 5))
+    with pytest.raises(ValueError, match=r"tgt_in must hold at least 1 step\(s\) per row, "
+                                         r"got shape \(3, 0\)"):
+        model(src, torch.tensor([5, 4, 2]), torch.zeros(3, 0, dtype=torch.long))
+
+
+def test_check_shape_refuses_a_list():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        attn.check_shape([1, 2], (2,), name="x")
+    with pytest.raises(TypeError, match="expected must be a sequence of ints"):
+        attn.check_shape(torch.zeros(2), 2)
+    attn.check_shape(torch.zeros(2, 3), [2, 3])
+
+
+def test_model_device_lives_with_the_utilities_and_is_still_read_from_train():
+    from attn.utils import model_device
+    assert attn.train.model_device is model_device
+    assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
