@@ -70,6 +70,9 @@ class PositionWiseFFN(nn.Module):
         if x.dim() < 1 or x.shape[-1] != self.num_hiddens:
             raise ValueError(f"x must have size E = {self.num_hiddens} in its last dimension, "
                              f"got shape {tuple(x.shape)}")
+        if x.dtype != self.dense1.weight.dtype:
+            raise TypeError(f"x must have the module's dtype {self.dense1.weight.dtype}, "
+                            f"got {x.dtype}")
         return self.dense2(self.dropout(torch.relu(self.dense1(x))))  # (B, L, F) -> (B, L, E)
 
 
@@ -190,6 +193,7 @@ class TransformerEncoderBlock(nn.Module):
         Returns ``(output (B, S, E), weights (B, H, S, S) or None)``.
         """
         _check_block_input(self, "x", x)
+        check_bool("need_weights", need_weights)
         h = self.addnorm1.prepare(x)
         y, weights = _attention(self.attention, h, h, h, need_weights, valid_lens=valid_lens)
         x = self.addnorm1(x, y)
@@ -227,6 +231,10 @@ class TransformerDecoderBlock(nn.Module):
         """
         _check_block_input(self, "x", x)
         _check_block_input(self, "enc_outputs", enc_outputs)
+        if x.shape[0] != enc_outputs.shape[0]:
+            raise ValueError(f"x and enc_outputs must have the same batch size B: "
+                             f"got {x.shape[0]} and {enc_outputs.shape[0]}")
+        check_bool("need_weights", need_weights)
         h = self.addnorm1.prepare(x)
         y, self_w = _attention(self.self_attention, h, h, h, need_weights, is_causal=True)
         x = self.addnorm1(x, y)

@@ -84,7 +84,11 @@ def _rounded(values: np.ndarray):
 def _check_labels(labels, count: int, name: str, per: str) -> list[str]:
     if isinstance(labels, str):
         raise TypeError(f"{name} must be a sequence of strings, one per {per}, not a single str")
-    labels = [str(label) for label in labels]
+    try:
+        labels = [str(label) for label in labels]
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of strings, one per {per}, "
+                        f"got {type(labels).__name__}") from None
     if len(labels) != count:
         raise ValueError(f"{name} must have one label per {per} ({count}), got {len(labels)}")
     return labels
@@ -162,6 +166,9 @@ def interactive_curves(x, frames: dict, labels: Sequence[str], *, slider_label: 
         if values.shape != (num_frames, len(xs)):
             raise ValueError(f"frames[{key!r}] must have shape (F, n) = ({num_frames}, {len(xs)}), "
                              f"got {values.shape}")
+    if fixed is not None and not isinstance(fixed, dict):
+        raise TypeError(f"fixed must be a dict from label to (n,) values or None, "
+                        f"got {type(fixed).__name__}")
     still = {str(k): _array(v, f"fixed[{k!r}]", 1) for k, v in (fixed or {}).items()}
     for key, values in still.items():
         if values.shape != xs.shape:

@@ -44,6 +44,9 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc):
+        if self._profile is None:
+            raise RuntimeError("PeakMemory measures inside a with block: "
+                               "use `with PeakMemory() as mem:`")
         with _quiet_stderr():
             self._profile.__exit__(*exc)
         changes = sorted((e.start_ns(), e.nbytes()) for e in self._profile.profiler.kineto_results.events()

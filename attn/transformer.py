@@ -33,8 +33,8 @@ from torch import nn
 
 from attn.blocks import (AddNorm, LayerCache, PositionWiseFFN, TransformerDecoderBlock,
                          TransformerEncoderBlock)
-from attn.checks import (check_bool, check_dropout, check_int, check_src_valid_lens,
-                         check_step_tokens, check_tokens)
+from attn.checks import (check_bool, check_dropout, check_int, check_sequence, check_src_valid_lens,
+                         check_step_tokens, check_tokens, check_valid_lens)
 from attn.masking import valid_lens_to_mask
 from attn.position import PositionalEncoding
 
@@ -115,6 +115,7 @@ class TransformerEncoder(nn.Module):
         """
         check_tokens("src", src, self.vocab_size)
         check_src_valid_lens(src, src_valid_lens)
+        check_bool("need_weights", need_weights)
         x, weights = _embed(self.embedding, self.position, src), []  # (B, S, E)
         for block in self.blocks:
             x, w = block(x, src_valid_lens, need_weights)
@@ -184,7 +185,8 @@ class TransformerDecoder(nn.Module):
             ``(logits (B, T, V), self weights, cross weights)``: lists of N tensors
             (B, H, T, T) and (B, H, T, S), or None unless ``need_weights``.
         """
-        check_tokens("tgt_in", tgt_in, self.vocab_size)
+        check_tokens("tgt_in", tgt_in, self.vocab_size, min_length=1)
+        check_bool("need_weights", need_weights)
         x, self_ws, cross_ws = _embed(self.embedding, self.position, tgt_in), [], []  # (B, T, E)
         for block in self.blocks:
             x, self_w, cross_w = block(x, enc_outputs, src_valid_lens, need_weights)
@@ -196,7 +198,11 @@ class TransformerDecoder(nn.Module):
     def init_state(self, enc_outputs: torch.Tensor, src_valid_lens: torch.Tensor,
                    use_cache: bool = True) -> TransformerState:
         """The state before the first token: no token read, cross keys/values projected once."""
+        check_bool("use_cache", use_cache)
+        weight = self.embedding.weight
+        check_sequence("enc_outputs", enc_outputs, weight.shape[1], weight.dtype)
         batch = enc_outputs.shape[0]
+        check_valid_lens(src_valid_lens, batch, 1, enc_outputs.shape[1])
         tokens = torch.empty(batch, 0, dtype=torch.long, device=enc_outputs.device)  # (B, 0)
         cache = []
         if use_cache:

@@ -391,3 +391,54 @@ def test_model_device_lives_with_the_utilities_and_is_still_read_from_train():
     from attn.utils import model_device
     assert attn.train.model_device is model_device
     assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+
+
+# --- Found by sweeping the other entry points for the same classes of input ------------------
+
+def test_flags_that_are_not_bools_are_refused_by_encoder_decoder_and_blocks():
+    src, lens = torch.randint(0, 11, (3, 5)), torch.tensor([5, 4, 2])
+    encoder = attn.TransformerEncoder(11, 8, 2, 16, 1)
+    with pytest.raises(TypeError, match="need_weights must be True or False, got 'y'"):
+        encoder(src, lens, need_weights="y")
+    decoder = attn.TransformerDecoder(13, 8, 2, 16, 1)
+    with pytest.raises(TypeError, match="use_cache must be True or False, got 1"):
+        decoder.init_state(torch.randn(3, 5, 8), lens, use_cache=1)
+    with pytest.raises(TypeError, match="need_weights must be True or False, got None"):
+        attn.TransformerEncoderBlock(8, 2, 16)(torch.randn(2, 3, 8), need_weights=None)
+
+
+def test_decoder_checks_the_encoder_outputs_it_is_given():
+    decoder = attn.TransformerDecoder(13, 8, 2, 16, 1)
+    with pytest.raises(ValueError, match="enc_outputs must have size E = 8"):
+        decoder.init_state(torch.randn(3, 5, 6), torch.tensor([5, 4, 2]))
+    block = attn.TransformerDecoderBlock(8, 2, 16)
+    with pytest.raises(ValueError, match="x and enc_outputs must have the same batch size B: "
+                                         "got 2 and 3"):
+        block(torch.randn(2, 3, 8), torch.randn(3, 4, 8))
+
+
+def test_transformer_refuses_zero_target_steps_by_name():
+    model = attn.Transformer(attn.TransformerConfig(11, 13, num_hiddens=8, num_heads=2,
+                                                    ffn_hiddens=16, num_layers=1))
+    with pytest.raises(ValueError, match=r"tgt_in must hold at least 1 step\(s\) per row"):
+        model(torch.randint(0, 11, (3, 5)), torch.tensor([5, 4, 2]),
+              torch.zeros(3, 0, dtype=torch.long))
+
+
+def test_ffn_refuses_another_dtype_by_name():
+    with pytest.raises(TypeError, match="x must have the module's dtype torch.float32, "
+                                        "got torch.float64"):
+        attn.PositionWiseFFN(8, 4)(torch.randn(2, 3, 8, dtype=torch.float64))
+
+
+def test_interactive_labels_and_fixed_curves_of_the_wrong_type_are_named():
+    with pytest.raises(TypeError, match="labels must be a sequence of strings, one per frame, "
+                                        "got int"):
+        curves(labels=5)
+    with pytest.raises(TypeError, match="fixed must be a dict from label to"):
+        curves(fixed=[1.0, 2.0, 3.0])
+
+
+def test_peak_memory_outside_a_with_block_says_how_to_use_it():
+    with pytest.raises(RuntimeError, match="use `with PeakMemory"):
+        attn.PeakMemory().__exit__(None, None, None)
