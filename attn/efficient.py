@@ -16,9 +16,9 @@ values (..., S, Ev), S >= 1, all of one floating-point dtype, and the package's
 masks: ``valid_lens`` (B,) or (B, L), ``attn_mask`` bool (L, S) or (B, L, S) with
 True = may attend (the same for every head), and ``is_causal`` (query i sees
 keys 0..i). A query that may see no key gets the zero vector. The inputs are
-not scanned for NaN: as in SDPA, a query row holding NaN that may see a key
-gets a NaN output row, in :func:`naive_attention` and :func:`tiled_attention`
-alike.
+not scanned for NaN: a query row holding NaN that may see a key gets a NaN
+output row, in :func:`naive_attention` and :func:`tiled_attention` alike (and
+in :class:`attn.MultiHeadAttention`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ All three share one forward signature::
 
 Args (shapes in the package's legend; Ev is the value width):
     queries: (B, L, query_size), finite floats.
-    keys:    (B, S, key_size), finite floats, same dtype.
+    keys:    (B, S, key_size), finite floats, same dtype, S >= 1 (no key at all
+        is an error; a query whose keys are all masked is not).
     values:  (B, S, Ev), finite floats, same dtype.
     valid_lens: optional int tensor (B,) or (B, L), entries in [0, S]: keys
         beyond it are padding.
