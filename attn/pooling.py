@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from attn.checks import check_attn_mask
+from attn.checks import check_attn_mask, check_same_dtype, check_tensor
 from attn.masking import masked_softmax
 
 
@@ -133,13 +133,8 @@ KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def _check_inputs(queries, keys, values) -> None:
     for name, t in (("queries", queries), ("keys", keys), ("values", values)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.dtype.is_floating_point:
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-    if not queries.dtype == keys.dtype == values.dtype:
-        raise TypeError(f"queries, keys and values must share one dtype: "
-                        f"got {queries.dtype}, {keys.dtype} and {values.dtype}")
+        check_tensor(name, t, floating=True)
+    check_same_dtype({"queries": queries, "keys": keys, "values": values})
     if queries.dim() not in (1, 2):
         raise ValueError(f"queries must have shape (L,) or (B, L), got shape {tuple(queries.shape)}")
     if keys.dim() != queries.dim() or values.dim() != queries.dim():

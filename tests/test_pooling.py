@@ -367,7 +367,7 @@ def test_errors_name_expected_and_actual():
          lambda: nadaraya_watson(q, [0.0, 1.0], v)),
         (TypeError, "values must be a floating-point tensor, got dtype torch.int64",
          lambda: nadaraya_watson(q, k, torch.arange(5))),
-        (TypeError, "queries, keys and values must share one dtype: got torch.float64, torch.float32 and torch.float32",
+        (TypeError, "queries, keys and values must have the same dtype: got torch.float64, torch.float32 and torch.float32",
          lambda: nadaraya_watson(q.double(), k, v)),
         (ValueError, r"unknown kernel 'triangle': expected one of \['boxcar', 'constant', 'epanechnikov', 'gaussian'\]",
          lambda: nadaraya_watson(q, k, v, kernel="triangle")),
