@@ -18,6 +18,10 @@ Shape legend (used in every docstring of the package)::
     V  vocabulary size
     N  number of stacked layers
 
+Every entry point checks its arguments with the shared functions of
+``attn.checks``: a wrong type is a TypeError, a wrong shape or value a
+ValueError, and the message names the argument, what was expected and what came.
+
 Masks come in two forms: ``valid_lens`` (shape (B,) or (B, L): how many keys,
 counted from the left, each query may see) and a boolean ``attn_mask`` with
 PyTorch's meaning (True = may attend).
