@@ -79,21 +79,27 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """SDPA on heads q (B, H, L, D), k (B, H, S, D), v (B, H, S, Dv) -> (B, H, L, Dv).
 
     :func:`torch.nn.functional.scaled_dot_product_attention` with the package's
-    NaN rule: a query row holding NaN or infinity gets a NaN output row when it
-    may see a key, and a query that may see no key gets the zero vector, NaN or
-    not. (On CPU, SDPA without a mask returns zeros for a NaN row, and with a
-    bool mask NaN even where the row may see no key; the explicit path of
+    NaN rule: a query row holding NaN gets a NaN output row when it may see a
+    key, and a query that may see no key gets the zero vector, NaN or not. (On
+    CPU, SDPA without a mask returns zeros for a NaN row, and with a bool mask
+    NaN even where the row may see no key; the explicit path of
     :class:`MultiHeadAttention` follows the rule above.) ``attn_mask``: None or
-    bool, broadcastable to (B, H, L, S), True = may attend.
+    bool, broadcastable to (B, H, L, S), True = may attend. The check costs one
+    sum over q per call; the output is rewritten only when a row is NaN.
     """
     heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
                                            is_causal=is_causal)
-    if attn_mask is None:
-        if k.shape[-2] > 0:  # every row sees a key (key 0 at least)
-            bad = ~torch.isfinite(q).all(dim=-1, keepdim=True)  # (B, H, L, 1)
-            heads = heads.masked_fill(bad, float("nan"))
-    else:  # SDPA gives NaN to a NaN row even when it may see no key: the zero vector instead
-        heads = heads.masked_fill(~attn_mask.any(dim=-1, keepdim=True), 0.0)
+    if k.shape[-2] == 0:
+        return heads
+    # A row that holds NaN sums to NaN: one cheap pass over q, summed in float32 for half
+    # types so that large finite rows cannot overflow.
+    wide = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else None
+    nan_rows = q.sum(dim=-1, keepdim=True, dtype=wide).isnan()  # (B, H, L, 1)
+    if nan_rows.any():  # rare: only then pay for rewriting the output
+        if attn_mask is None:  # every row sees a key (key 0 at least); SDPA gave it zeros
+            heads = heads.masked_fill(nan_rows, float("nan"))
+        else:  # SDPA gave NaN rows NaN, also those that may see no key: the zero vector there
+            heads = heads.masked_fill(~attn_mask.any(dim=-1, keepdim=True), 0.0)
     return heads
 
 

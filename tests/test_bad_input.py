@@ -442,3 +442,14 @@ def test_interactive_labels_and_fixed_curves_of_the_wrong_type_are_named():
 def test_peak_memory_outside_a_with_block_says_how_to_use_it():
     with pytest.raises(RuntimeError, match="use `with PeakMemory"):
         attn.PeakMemory().__exit__(None, None, None)
+
+
+def test_the_nan_rule_leaves_finite_rows_alone_even_when_their_sum_is_large():
+    from attn.multihead import fused_attention
+    q = torch.full((1, 1, 3, 64), 4000.0, dtype=torch.float16)  # row sums overflow float16
+    k = torch.zeros(1, 1, 5, 64, dtype=torch.float16)
+    v = torch.randn(1, 1, 5, 8).half()
+    out = fused_attention(q, k, v)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, v.mean(dim=2, keepdim=True).expand(1, 1, 3, 8),
+                               atol=2e-3, rtol=0)
