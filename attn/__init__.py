@@ -52,8 +52,9 @@ from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, apply
 from attn.transformer import (AddNorm, PositionWiseFFN, Transformer, TransformerConfig, TransformerDecoder,
                               TransformerDecoderBlock, TransformerEncoder, TransformerEncoderBlock,
                               TransformerState, TransformerWeights, build_transformer)
-from attn.efficient import (GroupedQueryAttention, KVCache, PeakMemory, TileCounts, attention_flops,
-                            kv_cache_bytes, naive_attention, online_softmax, tiled_attention)
+from attn.efficient import (GroupedQueryAttention, KVCache, TileCounts, attention_flops, kv_cache_bytes,
+                            naive_attention, online_softmax, tiled_attention)
+from attn.measure import PeakMemory, cpu_times_ms, fastest_ms, median_ms, saved_bytes, torch_threads
 
 __all__ = [
     "__version__",
@@ -136,6 +137,11 @@ __all__ = [
     "naive_attention",
     "online_softmax",
     "tiled_attention",
+    "cpu_times_ms",
+    "fastest_ms",
+    "median_ms",
+    "saved_bytes",
+    "torch_threads",
 ]
 
 

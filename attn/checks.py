@@ -18,7 +18,8 @@ import numbers
 import torch
 
 __all__ = [
-    "check_attention_inputs", "check_attn_mask", "check_bool", "check_dropout", "check_has_keys",
+    "check_attention_inputs", "check_attn_mask", "check_bool",
+    "check_callable", "check_dropout", "check_has_keys",
     "check_integer_tensor", "check_int", "check_same_dtype", "check_scale", "check_sequence",
     "check_src_valid_lens", "check_step_tokens", "check_tensor", "check_tokens",
     "check_valid_lens",
@@ -55,6 +56,12 @@ def check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_callable(name: str, value) -> None:
+    """Refuse ``value`` unless it can be called."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {_type_name(value)}")
 
 
 def check_dropout(value, name: str = "dropout", below_one: bool = False) -> float:

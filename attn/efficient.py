@@ -6,7 +6,7 @@ query, which lets :func:`tiled_attention` walk over key/value blocks and keep
 one (block x block) tile of scores at a time: the forward algorithm of
 FlashAttention, in plain PyTorch.
 
-The chapter on efficient attention also uses :class:`attn.memory.PeakMemory`
+The chapter on efficient attention also uses :class:`attn.measure.PeakMemory`
 (peak allocated CPU memory inside a ``with`` block) and, for inference, the
 key-value cache and grouped-query attention of :mod:`attn.kv_cache`; their names
 are importable from here too.
@@ -32,7 +32,7 @@ from attn.checks import (check_attn_mask, check_bool, check_has_keys, check_int,
                          check_scale, check_tensor, check_valid_lens)
 from attn.kv_cache import GroupedQueryAttention, KVCache, kv_cache_bytes
 from attn.masking import masked_softmax
-from attn.memory import PeakMemory
+from attn.measure import PeakMemory
 
 __all__ = ["GroupedQueryAttention", "KVCache", "PeakMemory", "TileCounts", "attention_flops",
            "kv_cache_bytes", "naive_attention", "online_softmax", "tiled_attention"]

@@ -25,16 +25,12 @@ import torch
 from torch import nn
 
 from attn.bleu import sacrebleu_corpus
+from attn.checks import check_int
 from attn.decode import translate
 from attn.synthetic import ADJECTIVES_AFTER, ENGLISH_NOUNS, PEOPLE_ADJECTIVES, THING_ADJECTIVES
 from attn.train import sequence_loss, teacher_forcing_inputs
 
 Points = list[tuple[int, float, float]]  # (update, training seconds, BLEU)
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _submodules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
@@ -130,7 +126,7 @@ class BleuCurve:
 
     def __init__(self, model, sources, references, src_vocab, tgt_vocab, num_steps: int,
                  every: int = 25):
-        _check_int("every", every, 1)
+        check_int("every", every, 1)
         if len(sources) != len(references) or not sources:
             raise ValueError("sources and references must be non-empty and of the same "
                              f"length: got {len(sources)} and {len(references)}")
@@ -166,7 +162,7 @@ def ms_per_token(model, src: torch.Tensor, src_valid_lens: torch.Tensor, bos: in
     (``time.perf_counter``: wall-clock time; ``time.process_time``: CPU time of the
     process). The fastest of ``repeats`` runs is kept: other programs only ever add time.
     """
-    _check_int("repeats", repeats, 1)
+    check_int("repeats", repeats, 1)
     if not lengths or any(not isinstance(n, int) or n < 1 for n in lengths) \
             or list(lengths) != sorted(set(lengths)):
         raise ValueError(f"lengths must be increasing positive ints, got {lengths!r}")
@@ -211,8 +207,8 @@ def update_times_ms(models: dict[str, nn.Module], batch, bos: int,
         "optimizer step": ms, "update": ms}}``, where ``"update"`` is the whole update
         and ``"optimizer step"`` includes the clipping.
     """
-    _check_int("repeats", repeats, 1)
-    _check_int("warmup", warmup, 0)
+    check_int("repeats", repeats, 1)
+    check_int("warmup", warmup, 0)
     if len(batch) != 4:
         raise ValueError(f"batch must be (src, src_valid_lens, tgt, tgt_valid_lens), got {len(batch)} items")
     src, src_len, tgt, tgt_len = batch

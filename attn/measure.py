@@ -8,24 +8,20 @@ chapters time convolutions, recurrent networks and attention with the same code.
   calling thread, per call, in milliseconds.
 - :func:`torch_threads`: run a block with a given number of torch threads, then
   restore the previous number.
+- :class:`PeakMemory`: peak of CPU memory allocated by PyTorch inside a ``with``
+  block, which shows attention whose memory grows with L * S (the score matrix)
+  beside attention whose memory grows linearly (tiles, a key-value cache).
 """
 
 import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
 
 import torch
 
-
-def _check_callable(fn) -> None:
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-
-
-def _check_count(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+from attn.checks import check_callable, check_int
 
 
 def saved_bytes(fn: Callable, *inputs: torch.Tensor) -> int:
@@ -45,7 +41,7 @@ def saved_bytes(fn: Callable, *inputs: torch.Tensor) -> int:
     Returns:
         The number of bytes of the distinct storages of the saved tensors.
     """
-    _check_callable(fn)
+    check_callable("fn", fn)
     for i, x in enumerate(inputs):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"inputs must be tensors, got {type(x).__name__} at position {i}")
@@ -80,9 +76,9 @@ def cpu_times_ms(fn: Callable, *args, repeats: int = 5, warmup: int = 1) -> list
     Returns:
         A list of ``repeats`` times in milliseconds.
     """
-    _check_callable(fn)
-    _check_count("repeats", repeats, 1)
-    _check_count("warmup", warmup, 0)
+    check_callable("fn", fn)
+    check_int("repeats", repeats, 1)
+    check_int("warmup", warmup, 0)
     times = []
     with torch.no_grad():
         for _ in range(warmup):
@@ -111,10 +107,73 @@ def torch_threads(num_threads: int) -> Iterator[None]:
     One thread makes CPU times count work rather than how well an operation is
     parallelised, and lets :func:`cpu_times_ms` see all of it.
     """
-    _check_count("num_threads", num_threads, 1)
+    check_int("num_threads", num_threads, 1)
     previous = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+class PeakMemory:
+    """Peak of CPU memory allocated by PyTorch inside a ``with`` block, in bytes.
+
+    Uses :mod:`torch.profiler` with ``profile_memory=True``, which records every
+    allocation and free of PyTorch's CPU allocator, scratch buffers inside fused
+    kernels included. ``peak`` is the largest total allocated at any moment
+    above what was allocated on entry; ``net`` is what is still allocated at the
+    end. Memory allocated before the block is not counted, nor is its release
+    (PyTorch then prints a warning on stderr). Timings taken
+    inside the block are slowed by the profiler: measure time separately.
+
+    Example::
+
+        with attn.PeakMemory() as mem:
+            scores = torch.empty(1000, 1000)      # 4 MB of float32
+        assert mem.peak == 4_000_000
+    """
+
+    def __init__(self):
+        self.peak: int | None = None
+        self.net: int | None = None
+        self._profile = None
+
+    def __enter__(self):
+        from torch.profiler import ProfilerActivity, profile
+
+        self._profile = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+        with _quiet_stderr():  # the profiler prints a line on stderr when it starts and stops
+            self._profile.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._profile is None:
+            raise RuntimeError("PeakMemory measures inside a with block: "
+                               "use `with PeakMemory() as mem:`")
+        with _quiet_stderr():
+            self._profile.__exit__(*exc)
+        changes = sorted((e.start_ns(), e.nbytes()) for e in self._profile.profiler.kineto_results.events()
+                         if e.name() == "[memory]")
+        total = peak = 0
+        for _, nbytes in changes:  # allocations positive, frees negative, in time order
+            total += nbytes
+            peak = max(peak, total)
+        self.peak, self.net = int(peak), int(total)
+        self._profile = None
+        return False
+
+
+class _quiet_stderr:
+    """Send the process's file descriptor 2 to /dev/null for the length of a ``with`` block."""
+
+    def __enter__(self):
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        return False

@@ -32,6 +32,12 @@ def test_check_bool_refuses_everything_but_true_and_false(value):
     assert checks.check_bool("flag", False) is False
 
 
+def test_check_callable():
+    checks.check_callable("fn", len)
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
+        checks.check_callable("fn", 3)
+
+
 def test_check_dropout():
     assert checks.check_dropout(1) == 1.0
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1"):

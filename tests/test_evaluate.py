@@ -116,7 +116,7 @@ def test_bleu_curve_records_every_few_updates_and_leaves_training_mode():
     assert model.training
     seconds = [s for _, s, _ in curve.points]
     assert 0 <= seconds[0] <= seconds[1] and curve.eval_seconds > 0
-    with pytest.raises(ValueError, match="every must be an int >= 1"):
+    with pytest.raises(ValueError, match="every must be a positive int"):
         BleuCurve(model, sources, references, data.src_vocab, data.tgt_vocab, 32, every=0)
     with pytest.raises(ValueError, match="same length"):
         BleuCurve(model, sources, references[:1], data.src_vocab, data.tgt_vocab, 32)

@@ -107,7 +107,7 @@ def test_a_missing_declaration_would_be_found(monkeypatch):
 # --- Layering ---------------------------------------------------------------------------------
 
 MECHANISMS = {"checks", "utils", "masking", "pooling", "scoring", "multihead", "position",
-              "efficient", "kv_cache", "memory", "blocks", "interactive"}
+              "efficient", "kv_cache", "measure", "blocks", "interactive"}
 MODELS = {"seq2seq", "transformer", "train", "decode", "data", "synthetic"}
 
 
