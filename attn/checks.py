@@ -20,7 +20,7 @@ import torch
 __all__ = [
     "check_attention_inputs", "check_attn_mask", "check_bool",
     "check_callable", "check_dropout", "check_has_keys",
-    "check_integer_tensor", "check_int", "check_same_dtype", "check_scale", "check_sequence",
+    "check_integer_tensor", "check_int", "check_labels", "check_same_dtype", "check_scale", "check_sequence",
     "check_src_valid_lens", "check_step_tokens", "check_tensor", "check_tokens",
     "check_valid_lens",
 ]
@@ -86,6 +86,20 @@ def check_scale(scale, default: float) -> float:
     if not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a finite number > 0 or None, got {scale!r}")
     return float(scale)
+
+
+def check_labels(labels, count: int, name: str, per: str) -> list[str]:
+    """``labels`` as a list of ``count`` strings, one per ``per`` (e.g. one per key)."""
+    if isinstance(labels, str):
+        raise TypeError(f"{name} must be a sequence of strings, one per {per}, not a single str")
+    try:
+        labels = [str(label) for label in labels]
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of strings, one per {per}, "
+                        f"got {type(labels).__name__}") from None
+    if len(labels) != count:
+        raise ValueError(f"{name} must have one label per {per} ({count}), got {len(labels)}")
+    return labels
 
 
 # --- Tensors --------------------------------------------------------------------------------

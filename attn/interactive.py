@@ -20,6 +20,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from attn.checks import check_labels
+
 __all__ = ["SliderView", "interactive_curves", "interactive_heatmaps"]
 
 
@@ -79,19 +81,6 @@ def _rounded(values: np.ndarray):
     """Nested lists rounded to 4 significant digits; NaN and infinities become None (a gap)."""
     flat = [None if not np.isfinite(v) else float(f"{v:.4g}") for v in values.ravel()]
     return np.array(flat, dtype=object).reshape(values.shape).tolist()
-
-
-def _check_labels(labels, count: int, name: str, per: str) -> list[str]:
-    if isinstance(labels, str):
-        raise TypeError(f"{name} must be a sequence of strings, one per {per}, not a single str")
-    try:
-        labels = [str(label) for label in labels]
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of strings, one per {per}, "
-                        f"got {type(labels).__name__}") from None
-    if len(labels) != count:
-        raise ValueError(f"{name} must have one label per {per} ({count}), got {len(labels)}")
-    return labels
 
 
 def _check_initial(initial: int, num_frames: int) -> int:
@@ -181,7 +170,7 @@ def interactive_curves(x, frames: dict, labels: Sequence[str], *, slider_label: 
         if px.shape != py.shape:
             raise ValueError(f"points must have xs and ys of equal length, got {len(px)} and {len(py)}")
         dots = [_rounded(px), _rounded(py)]
-    labels = _check_labels(labels, num_frames, "labels", "frame")
+    labels = check_labels(labels, num_frames, "labels", "frame")
     initial = _check_initial(initial, num_frames)
     every_y = [v[np.isfinite(v)] for v in [*moving.values(), *still.values()]]
     if dots is not None:
@@ -222,10 +211,10 @@ def interactive_heatmaps(frames, labels: Sequence[str], *, slider_label: str,
     _check_texts(slider_label=slider_label, xlabel=xlabel, ylabel=ylabel, title=title)
     values = _array(frames, "frames", 3)
     num_frames, num_queries, num_keys = values.shape
-    labels = _check_labels(labels, num_frames, "labels", "frame")
+    labels = check_labels(labels, num_frames, "labels", "frame")
     initial = _check_initial(initial, num_frames)
-    xticks = _check_labels(xticklabels, num_keys, "xticklabels", "key") if xticklabels is not None else []
-    yticks = (_check_labels(yticklabels, num_queries, "yticklabels", "query")
+    xticks = check_labels(xticklabels, num_keys, "xticklabels", "key") if xticklabels is not None else []
+    yticks = (check_labels(yticklabels, num_queries, "yticklabels", "query")
               if yticklabels is not None else [])
     finite = values[np.isfinite(values)]
     if finite.size == 0:

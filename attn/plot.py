@@ -17,6 +17,8 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from attn.checks import check_labels
+
 
 def _to_numpy(x, name: str) -> np.ndarray:
     """A float64 copy of a tensor or array of real numbers (bool included)."""
@@ -42,12 +44,8 @@ def _check_matrix_values(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def _check_labels(labels, count: int, name: str, per: str) -> None:
-    if labels is None:
-        return
-    if isinstance(labels, str):
-        raise TypeError(f"{name} must be a sequence of labels, one per {per}, not a single str")
-    if len(labels) != count:
-        raise ValueError(f"{name} must have one label per {per} ({count}), got {len(labels)}")
+    if labels is not None:
+        check_labels(labels, count, name, per)
 
 
 def show_heatmaps(matrices, xlabel: str, ylabel: str, titles: Sequence[str] | None = None,

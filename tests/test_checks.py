@@ -38,6 +38,16 @@ def test_check_callable():
         checks.check_callable("fn", 3)
 
 
+def test_check_labels():
+    assert checks.check_labels(("a", 1), 2, "labels", "key") == ["a", "1"]
+    with pytest.raises(TypeError, match="labels must be a sequence of strings, one per key, not"):
+        checks.check_labels("ab", 2, "labels", "key")
+    with pytest.raises(TypeError, match="got int"):
+        checks.check_labels(3, 2, "labels", "key")
+    with pytest.raises(ValueError, match=r"one label per key \(2\), got 1"):
+        checks.check_labels(["a"], 2, "labels", "key")
+
+
 def test_check_dropout():
     assert checks.check_dropout(1) == 1.0
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1"):

@@ -136,7 +136,7 @@ def test_show_heatmaps_rejects_bad_titles_labels_and_figsize():
         (TypeError, "titles must be a list of titles .* not a str", dict(titles="abc")),
         (TypeError, "all strings .* or all lists .* not a mix", dict(titles=["a", ["b"], "c"])),
         (ValueError, r"nested titles must be 2 lists of 3 titles", dict(titles=[["a", "b", "c"], ["d"]])),
-        (TypeError, "xticklabels must be a sequence of labels, one per key, not a single str", dict(xticklabels="ab")),
+        (TypeError, "xticklabels must be a sequence of strings, one per key, not a single str", dict(xticklabels="ab")),
         (ValueError, r"yticklabels must have one label per query \(2\), got 3", dict(yticklabels=["a", "b", "c"])),
         (ValueError, r"figsize must be \(width, height\) of one grid cell, two numbers > 0, got \(2, 0\)",
          dict(figsize=(2, 0))),
@@ -154,7 +154,7 @@ def test_annotated_heatmap_bad_input():
         annotated_heatmap(np.full((2, 2), np.inf))
     with pytest.raises(ValueError, match="1 or 2 dimensions, got 0"):
         annotated_heatmap(torch.tensor(1.0))
-    with pytest.raises(TypeError, match="xticklabels must be a sequence of labels, one per column, not a single str"):
+    with pytest.raises(TypeError, match="xticklabels must be a sequence of strings, one per column, not a single str"):
         annotated_heatmap(torch.zeros(2, 2), xticklabels="ab")
     with pytest.raises(TypeError, match="torch.Tensor or a numpy.ndarray, got list"):
         annotated_heatmap([[1.0, 2.0]])
