@@ -54,7 +54,7 @@ from attn.transformer import (AddNorm, PositionWiseFFN, Transformer, Transformer
                               TransformerState, TransformerWeights, build_transformer)
 from attn.efficient import (GroupedQueryAttention, KVCache, TileCounts, attention_flops, kv_cache_bytes,
                             naive_attention, online_softmax, tiled_attention)
-from attn.measure import PeakMemory, cpu_times_ms, fastest_ms, median_ms, saved_bytes, torch_threads
+from attn.measure import PeakMemory, cpu_times_ms, fastest_ms, median_ms, race, saved_bytes, torch_threads
 
 __all__ = [
     "__version__",
@@ -140,6 +140,7 @@ __all__ = [
     "cpu_times_ms",
     "fastest_ms",
     "median_ms",
+    "race",
     "saved_bytes",
     "torch_threads",
 ]

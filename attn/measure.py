@@ -6,6 +6,7 @@ chapters time convolutions, recurrent networks and attention with the same code.
 - :func:`saved_bytes`: bytes of the tensors autograd saves for the backward pass.
 - :func:`cpu_times_ms`, :func:`fastest_ms`, :func:`median_ms`: CPU time of the
   calling thread, per call, in milliseconds.
+- :func:`race`: the fastest wall-clock time of several functions run in turns.
 - :func:`torch_threads`: run a block with a given number of torch threads, then
   restore the previous number.
 - :class:`PeakMemory`: peak of CPU memory allocated by PyTorch inside a ``with``
@@ -98,6 +99,38 @@ def fastest_ms(fn: Callable, *args, repeats: int = 5, warmup: int = 1) -> float:
 def median_ms(fn: Callable, *args, repeats: int = 5, warmup: int = 1) -> float:
     """The median of :func:`cpu_times_ms`."""
     return statistics.median(cpu_times_ms(fn, *args, repeats=repeats, warmup=warmup))
+
+
+def race(fns: dict, rounds: int = 5) -> dict:
+    """Fastest wall-clock time, in seconds, of each callable of ``fns``, run in turns.
+
+    After one untimed warm-up call each, every round calls each function once, in
+    order, under ``torch.no_grad()``. A burst of other work on the machine slows
+    whichever function runs at that moment; taking turns spreads it over all of
+    them, and the fastest call of each is the one it disturbed least.
+
+    Args:
+        fns: {name: callable taking no arguments}, at least one.
+        rounds: timed calls of each function, at least 1.
+
+    Returns:
+        {name: seconds of its fastest call}, in the order of ``fns``.
+    """
+    if not isinstance(fns, dict) or not fns:
+        raise TypeError(f"fns must be a non-empty dict of callables, got {fns!r:.60}")
+    for name, fn in fns.items():
+        check_callable(f"fns[{name!r}]", fn)
+    check_int("rounds", rounds, 1)
+    with torch.no_grad():
+        for fn in fns.values():
+            fn()  # warm-up
+        best = dict.fromkeys(fns, float("inf"))
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from attn.measure import cpu_times_ms, fastest_ms, median_ms, saved_bytes, torch_threads
+from attn.measure import cpu_times_ms, fastest_ms, median_ms, race, saved_bytes, torch_threads
 
 
 def test_saved_bytes_counts_what_autograd_keeps():
@@ -117,3 +117,24 @@ def test_torch_threads_sets_and_restores_the_thread_count():
     with pytest.raises(ValueError, match="num_threads must be a positive int, got 0"):
         with torch_threads(0):
             pass
+
+
+def test_race_runs_in_turns_and_keeps_each_fastest_call():
+    order, sleeps = [], {"a": iter([0.0, 0.03, 0.0, 0.03]), "b": iter([0.0, 0.0, 0.03, 0.03])}
+
+    def sleeper(name):
+        def fn():
+            order.append(name)
+            time.sleep(next(sleeps[name]))
+        return fn
+
+    best = race({"a": sleeper("a"), "b": sleeper("b")}, rounds=3)
+    assert order == ["a", "b"] * 4                        # one warm-up, then 3 rounds in turns
+    assert list(best) == ["a", "b"]
+    assert best["a"] < 0.02 and best["b"] < 0.02         # the 30 ms calls are not the fastest
+    with pytest.raises(TypeError, match="non-empty dict"):
+        race({})
+    with pytest.raises(TypeError, match=r"fns\['a'\] must be callable"):
+        race({"a": 3})
+    with pytest.raises(ValueError, match="rounds must be a positive int"):
+        race({"a": print}, rounds=0)
