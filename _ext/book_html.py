@@ -12,7 +12,10 @@ Loaded through ``sphinx.local_extensions`` in ``_config.yml``. It
   URL (``python _ext/colab_cell.py`` rewrites them);
 - removes nbval's ``# NBVAL_...`` comment lines from the code a reader sees;
 - labels bibliography entries author-year, like the citations in the text;
-- sets the column so that 88-character code lines fit (``static/book.css``);
+- sets the column so that 88-character code lines fit on a desktop, and lays the page out
+  for a phone (``static/book.css``; ``static/scroll-cue.js`` marks blocks that scroll);
+- serves ``favicon.ico`` at the site root, drawn from ``static/favicon.svg`` (browsers ask
+  for it on pages without an icon link, such as the index's redirect);
 - keeps one copy of each inline script (sphinx-thebe's configuration is added twice).
 """
 
@@ -67,6 +70,44 @@ def stage_mathjax(staging: Path) -> Path:
     return staging
 
 
+def svg_rectangles(svg: Path) -> tuple[float, list[tuple]]:
+    """The view box size and the filled rectangles (x, y, width, height, rx, fill) of an
+    SVG drawn only with <rect>s, as static/favicon.svg is."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(svg).getroot()
+    size = float(root.get("viewBox").split()[2])
+    rects = []
+
+    def walk(node, fill):
+        fill = node.get("fill", fill)
+        if node.tag.rsplit("}", 1)[-1] == "rect":
+            rects.append(tuple(float(node.get(k, 0)) for k in ("x", "y", "width", "height",
+                                                                 "rx")) + (fill,))
+        for child in node:
+            walk(child, fill)
+
+    walk(root, "#000")
+    return size, rects
+
+
+def stage_favicon(staging: Path, svg: Path = HERE / "static" / "favicon.svg") -> Path:
+    """Draw the SVG icon as staging/favicon.ico (16, 32 and 48 px); return its path."""
+    from PIL import Image, ImageDraw
+
+    size, rects = svg_rectangles(svg)
+    scale = 256 / size  # draw large, then let Pillow scale down each size smoothly
+    image = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for x, y, width, height, rx, fill in rects:
+        box = [x * scale, y * scale, (x + width) * scale - 1, (y + height) * scale - 1]
+        draw.rounded_rectangle(box, radius=rx * scale, fill=fill)
+    target = staging / "favicon.ico"
+    staging.mkdir(parents=True, exist_ok=True)
+    image.save(target, sizes=[(16, 16), (32, 32), (48, 48)])
+    return target
+
+
 def repository_url(config) -> str:
     url = (config.html_theme_options or {}).get("repository_url", "").rstrip("/")
     if not url:
@@ -76,6 +117,7 @@ def repository_url(config) -> str:
 
 def on_config_inited(app, config):
     staging = stage_mathjax(Path(app.outdir).parent / "mathjax-staging")
+    stage_favicon(staging)
     config.html_extra_path = list(config.html_extra_path) + [str(staging)]
     config.mathjax_path = "mathjax/tex-chtml.js"  # relative to _static
     config.html_static_path = list(config.html_static_path) + [str(HERE / "static")]
@@ -92,6 +134,7 @@ def on_config_inited(app, config):
 
 def on_builder_inited(app):
     app.add_js_file("search-math.js", defer="defer")
+    app.add_js_file("scroll-cue.js", defer="defer")
     app.add_css_file("book.css")
 
 

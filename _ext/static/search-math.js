@@ -1,7 +1,24 @@
-// Typeset the math in the search page's snippets. Sphinx cuts each snippet from the
-// page's text, so a formula can be cut in half: the half is dropped, the rest typeset.
+// The search page's snippets: cut from the text of the page's article, and with their
+// math typeset. Sphinx cuts each snippet from the text of the element [role=main], which
+// in this theme also holds the article's header with the "Contents" list: a word in a
+// section title was then shown as a run of section titles. A formula can be cut in half:
+// the half is dropped, the rest typeset.
 (function () {
   "use strict";
+  function useArticleText() {
+    if (typeof Search === "undefined" || Search.attnArticleText) return;
+    const sphinxText = Search.htmlToText;
+    Search.htmlToText = function (htmlString, anchor) {
+      const page = new DOMParser().parseFromString(htmlString, "text/html");
+      const article = page.querySelector("[role=main] article");
+      if (!article) return sphinxText(htmlString, anchor);
+      article.querySelectorAll(".headerlink, script, style").forEach(e => e.remove());
+      const part = anchor ? article.querySelector(anchor) : null;
+      return (part || article).textContent;
+    };
+    Search.attnArticleText = true;
+  }
+  useArticleText();  // searchtools.js comes first on the search page; else at DOMContentLoaded
   function tidy(snippet) {
     let text = snippet.textContent;
     for (const [left, right] of [["\\(", "\\)"], ["\\[", "\\]"]]) {
@@ -22,6 +39,7 @@
     }
   }
   document.addEventListener("DOMContentLoaded", function () {
+    useArticleText();
     const results = document.getElementById("search-results");
     if (!results) return;
     new MutationObserver(function () { typeset(results); })
