@@ -12,7 +12,7 @@ import torch
 
 import attn
 from attn.efficient import GroupedQueryAttention, KVCache, naive_attention, tiled_attention
-from attn.interactive import interactive_curves, interactive_heatmaps
+from attn.interactive import head_view, interactive_curves, interactive_heatmaps
 
 
 # --- Grouped-query attention and the KV cache -------------------------------------------------
@@ -351,6 +351,42 @@ def test_interactive_refuses_an_infinite_x_naming_the_argument():
 def test_interactive_text_arguments_must_be_strings():
     with pytest.raises(TypeError, match="slider_label must be a str, got NoneType"):
         curves(slider_label=None)
+
+
+def test_interactive_heatmaps_of_different_shapes_need_labels_per_frame():
+    frames = [np.ones((2, 3)), np.ones((2, 5))]  # two sentences of 3 and 5 keys
+    with pytest.raises(ValueError, match=r"xticklabels must be a list of label lists, one per "
+                                         r"frame, when the frames differ in their number of keys"):
+        interactive_heatmaps(frames, ["a", "b"], slider_label="s", xticklabels=["k"] * 3)
+    with pytest.raises(ValueError, match=r"xticklabels\[1\] must have one label per key \(5\), "
+                                         r"got 3"):
+        interactive_heatmaps(frames, ["a", "b"], slider_label="s", xticklabels=[["k"] * 3] * 2)
+    shared = interactive_heatmaps(frames, ["a", "b"], slider_label="s", yticklabels=["p", "q"])
+    assert shared.num_frames == 2  # the same number of queries: one list serves both
+
+
+def head_view_of(**changes):
+    args = {"weights": {"cross-attention": np.full((1, 2, 2, 3), 1 / 3)},
+            "tokens": {"cross-attention": (["le", "chat"], ["the", "cat", "."])}, **changes}
+    return head_view(**args)
+
+
+def test_head_view_refuses_weights_and_tokens_that_do_not_fit():
+    with pytest.raises(ValueError, match=r"weights\['cross-attention'\] must have 4 dimensions, "
+                                         r"got 3"):
+        head_view_of(weights={"cross-attention": np.ones((2, 2, 3))})
+    negative = np.full((1, 2, 2, 3), 1 / 3)
+    negative[0, 1, 1, 2] = -0.25
+    with pytest.raises(ValueError, match=r"must be finite and non-negative, got -0.25 \(1 such"):
+        head_view_of(weights={"cross-attention": negative})
+    with pytest.raises(ValueError, match=r"tokens\['cross-attention'\] must have S = 3 key tokens "
+                                         r"\(the weights' shape\), got 2"):
+        head_view_of(tokens={"cross-attention": (["le", "chat"], ["the", "cat"])})
+    with pytest.raises(ValueError, match="tokens must have the same kinds as weights"):
+        head_view_of(tokens={"encoder self-attention": (["le", "chat"], ["the", "cat", "."])})
+    with pytest.raises(TypeError, match=r"initial's layer must be an int, got 0.0"):
+        head_view_of(initial=("cross-attention", 0.0, 0))
+    assert head_view_of(initial=("cross-attention", 0, 1)).num_frames == 2
 
 
 # --- Chapters 1-4 -----------------------------------------------------------------------------
