@@ -70,6 +70,15 @@
   function fonts() {  // tick size, label size: never under 12 px
     return W < 480 ? [12, 13] : [13, 14];
   }
+  // The y axis label: turned upright when long, level when short ("y"), so that no
+  // text is drawn thinner than its size. Returns the width it takes.
+  function yLabel(size, mid) {
+    var w = textWidth(spec.ylabel, size), level = w < 2 * size;
+    if (mid === undefined) return level ? w + 4 : size + 2;
+    if (level) el("text", {x: 2, y: mid + size * 0.35, "font-size": size}, spec.ylabel);
+    else el("text", {x: size, y: mid, "text-anchor": "middle", "font-size": size,
+                     transform: "rotate(-90 " + size + " " + mid + ")"}, spec.ylabel);
+  }
 
   // --- Curves over one x axis --------------------------------------------------------
   function curves(i) {
@@ -95,7 +104,7 @@
     var B = T + plotH;
     var yt = ticks(y0, y1, Math.max(2, Math.min(6, Math.floor(plotH / (fs * 2.6)))));
     var ylab = yt.values.map(function (t) { return fmt(t, yt.step); });
-    var L = lf + 14 + widest(ylab, fs), R = W - 10;
+    var L = yLabel(lf) + 12 + widest(ylab, fs), R = W - 10;
     var xt = ticks(x0, x1, 6), xlab = xt.values.map(function (t) { return fmt(t, xt.step); });
     var room = (R - L) / (widest(xlab, fs) + 16);
     if (room < xt.values.length) {
@@ -116,8 +125,7 @@
     });
     var H = B + fs + 14 + lf + 4;
     el("text", {x: (L + R) / 2, y: H - 5, "text-anchor": "middle", "font-size": lf}, spec.xlabel);
-    el("text", {x: lf, y: (T + B) / 2, "text-anchor": "middle", "font-size": lf,
-                transform: "rotate(-90 " + lf + " " + (T + B) / 2 + ")"}, spec.ylabel);
+    yLabel(lf, (T + B) / 2);
     if (spec.points) spec.points[0].forEach(function (px, k) {
       var py = spec.points[1][k];
       if (px !== null && py !== null)
@@ -166,10 +174,9 @@
     var yroom = Math.round(W * 0.28), xroom = Math.round(Math.min(120, W * 0.3));
     var yw = ys.length ? Math.min(yroom, widest(ys, fs)) : 0;
     var xw = xs.length ? Math.min(xroom, widest(xs, fs)) : 0;
-    var Lx = lf + 8 + (yw ? yw + 8 : 4), T = 8;
+    var Lx = yLabel(lf) + 6 + (yw ? yw + 8 : 4), T = 8;
     var c = Math.max(4, Math.min(36, (W - Lx - right) / C, 300 / R));
-    var tf = c >= fs ? fs : Math.max(11, Math.min(fs, c));  // tick font
-    var xevery = Math.ceil(tf * 1.25 / c), yevery = Math.ceil(tf * 1.15 / c);
+    var tf = fs, xevery = Math.ceil(tf * 1.25 / c), yevery = Math.ceil(tf * 1.15 / c);
     m.forEach(function (r, y) {
       r.forEach(function (v, k) {
         if (v !== null)
@@ -193,8 +200,7 @@
     var below = xw ? xw * 0.87 + 14 : 8, H = T + R * c + below + lf + 8;
     el("text", {x: Lx + cols * c / 2, y: T + rows * c + below + lf + 2, "text-anchor": "middle",
                 "font-size": lf}, spec.xlabel);
-    el("text", {x: lf, y: T + rows * c / 2, "text-anchor": "middle", "font-size": lf,
-                transform: "rotate(-90 " + lf + " " + (T + rows * c / 2) + ")"}, spec.ylabel);
+    yLabel(lf, T + rows * c / 2);
     // Colour bar beside the cells: at least four lines of text high.
     var bx = Lx + cols * c + 16, bh = Math.max(rows * c, 4 * fs), steps = 32;
     for (var s = 0; s < steps; s++)
@@ -212,7 +218,7 @@
     var inner = ticks(lo, hi, Math.max(1, Math.floor(bh / (fs * 2.2))));
     inner.values.forEach(function (v) {
       var gap = Math.min(hi - v, v - lo) / span * bh;
-      if (gap > fs * 1.3) mark(v, fmt(v, inner.step));
+      if (gap > fs * 1.7) mark(v, fmt(v, inner.step));
     });
     return Math.max(H, T + bh + 8);
   }
