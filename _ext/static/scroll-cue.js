@@ -1,6 +1,8 @@
 // A block that scrolls sideways (a code line longer than a phone's column, a wide formula
 // or table) fades out at the edge where more is hidden: the classes attn-more-right and
 // attn-more-left (static/book.css draws the fade) follow its scroll position and size.
+// An inline formula wider than its line by more than half an em (more than a glyph's
+// overhang) is marked attn-wide, which lets it scroll (the theme would cut it).
 (function () {
   "use strict";
   const SCROLLERS = "article pre, article div.math mjx-container[display='true'], " +
@@ -8,6 +10,18 @@
     "article div.output.text_html";
   const watched = new Set();
   function update(block) {
+    if (block.matches("span.math")) {
+      const em = parseFloat(getComputedStyle(block).fontSize);
+      const wide = block.scrollWidth - block.clientWidth > em / 2;
+      if (wide !== block.classList.contains("attn-wide")) {
+        block.classList.toggle("attn-wide", wide);
+        block.scrollLeft = 0;
+      }
+      if (!wide) {
+        block.classList.remove("attn-more-left", "attn-more-right");
+        return;
+      }
+    }
     const hidden = block.scrollWidth - block.clientWidth;
     block.classList.toggle("attn-more-left", hidden > 1 && block.scrollLeft > 1);
     block.classList.toggle("attn-more-right", hidden > 1 && block.scrollLeft < hidden - 1);
