@@ -66,11 +66,12 @@ def _select(role: str, text: str, options: list[str], chosen: int, fixed: bool) 
     """A visible label with a <select>, or plain text when the choice is ``fixed`` (one option)."""
     if fixed:
         return f"<span>{html.escape(text)}: {html.escape(options[0])}</span>"
+    lone = " disabled" if len(options) == 1 else ""  # this kind has one; another has more
     items = "".join(f'<option value="{n}"{" selected" if n == chosen else ""}>'
                     f"{html.escape(option)}</option>" for n, option in enumerate(options))
     return (f'<label style="display:inline-flex;gap:0.4em;align-items:center">{html.escape(text)}'
-            f' <select data-role="{role}" style="font-size:14px;max-width:100%">{items}</select>'
-            f"</label>")
+            f' <select data-role="{role}"{lone} style="font-size:14px;max-width:100%">{items}'
+            f"</select></label>")
 
 
 def head_view(weights: Mapping, tokens: Mapping, *, title: str | None = None,

@@ -236,6 +236,7 @@
       s.appendChild(o);
     }
     s.value = String(chosen);
+    s.disabled = count < 2;
   }
   function headView() {
     var fs = 13, k = spec.kinds[state.kind], w = k.weights[state.layer][state.head];

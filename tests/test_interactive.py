@@ -200,6 +200,7 @@ def test_head_view_selects_list_every_kind_layer_and_head():
     assert options(view, "kind") == ["encoder self-attention", "cross-attention"]
     # the lists are those of the kind shown first: one layer, two heads
     assert options(view, "layer") == ["1"] and options(view, "head") == ["1", "2"]
+    assert '<select data-role="layer" disabled' in view.html  # encoder's 2 layers: kept
     assert re.search(r'<option value="1" selected>cross-attention</option>', view.html)
     assert re.search(r'data-role="head".*<option value="1" selected>2</option>', view.html)
     assert spec_of(view)["initial"] == [1, 0, 1]
