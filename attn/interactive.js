@@ -255,7 +255,9 @@
       var v = w[i][j] / spec.scale;
       if (v < 0.02) continue;
       if (f && !(f[0] === "q" ? f[1] === i : f[1] === j)) continue;
-      el("line", {x1: a, y1: yOf(i), x2: b, y2: yOf(j), "stroke-opacity": Math.min(1, v).toFixed(3),
+      // a chosen token's faint lines stay visible: their weights are printed beside them
+      var alpha = f ? 0.15 + 0.85 * Math.min(1, v) : Math.min(1, v);
+      el("line", {x1: a, y1: yOf(i), x2: b, y2: yOf(j), "stroke-opacity": alpha.toFixed(3),
                   "stroke-width": (1 + 2.5 * v).toFixed(2)}, undefined, lines);
     }
     function token(side, n, text) {
