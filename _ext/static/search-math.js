@@ -12,7 +12,9 @@
       const page = new DOMParser().parseFromString(htmlString, "text/html");
       const article = page.querySelector("[role=main] article");
       if (!article) return sphinxText(htmlString, anchor);
-      article.querySelectorAll(".headerlink, script, style").forEach(e => e.remove());
+      // hidden plotting code (cells tagged hide-input) is not what a reader sees first
+      article.querySelectorAll(".headerlink, script, style, details.above-input")
+        .forEach(e => e.remove());
       const part = anchor ? article.querySelector(anchor) : null;
       return (part || article).textContent;
     };
