@@ -308,10 +308,12 @@ const name = c => (c.getAttribute("aria-label") || (c.labels && c.labels[0] &&
     const where = "interactive figure " + (i + 1);
     const svg = figure.querySelector("svg");
     if (!svg || !svg.childElementCount) { problems.push(where + " is not drawn"); continue; }
-    const controls = figure.querySelectorAll("input[type=range], select");
-    if (!controls.length) problems.push(where + " has no range or select");
-    for (const c of controls) {
-      const before = drawing();
+    const controls = () => figure.querySelectorAll("input[type=range], select");
+    const count = controls().length;
+    if (!count) problems.push(where + " has no range or select");
+    for (let k = 0; k < count; k++) {  // looked up again: a select may rebuild the others
+      const c = controls()[k], before = drawing();
+      if (!c) continue;
       if (c.tagName === "SELECT") {
         if (c.options.length < 2) continue;
         c.selectedIndex = (c.selectedIndex + 1) % c.options.length;
