@@ -250,6 +250,20 @@ def test_repository_url_is_named_in_one_place():
         assert "your-org" not in path.read_text(), f"{path.name} names a placeholder repository"
 
 
+def test_favicon_ico_is_drawn_from_the_svg(tmp_path):
+    """The build serves favicon.ico at the site root, drawn from _ext/static/favicon.svg."""
+    from PIL import Image
+
+    book_html, _ = book_ext()
+    icon = Image.open(book_html.stage_favicon(tmp_path))
+    assert icon.format == "ICO" and icon.info["sizes"] == {(16, 16), (32, 32), (48, 48)}
+    pixels = icon.convert("RGBA")  # the largest size, 48 px: 1.5 px per SVG unit
+    assert pixels.size == (48, 48)
+    assert pixels.getpixel((0, 0))[3] == 0  # a rounded corner
+    assert pixels.getpixel((36, 4)) == (0x08, 0x30, 0x6B, 255)  # the dark background
+    assert pixels.getpixel((12, 12)) == (0xC6, 0xDB, 0xEF, 255)  # the first diagonal square
+
+
 COLUMN_PX = 740  # the text column at 1280 px (tests/test_browser.py measures the page itself)
 
 
