@@ -159,7 +159,7 @@ def outside_requests(browser, base: str) -> list[str]:
 
 
 # In the page: what a reader would see that is wrong. Returns a list of problems.
-# arguments[0]: true at phone width (390 px), false on a desktop.
+# arguments[0]: true at phone width, false on a desktop; arguments[1]: the screen's width.
 PAGE_CHECKS = r"""
 const phone = arguments[0];
 const problems = [];
@@ -280,14 +280,17 @@ if (phone) for (const s of document.querySelectorAll(".attn-slider")) {
     problems.push("text in an interactive figure is " + smallest.toFixed(1) + " px: '" +
                   what.slice(0, 40) + "' in " + describe(s));
 }
-if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+// A phone's layout viewport grows to fit a page that is too wide (window.innerWidth with
+// it): compare with the screen (arguments[1]).
+const screenWidth = phone ? arguments[1] : window.innerWidth;
+if (document.documentElement.scrollWidth > screenWidth + 1) {
   const clipped = e => { for (let p = e.parentElement; p; p = p.parentElement)
     if (["auto", "scroll", "hidden"].includes(getComputedStyle(p).overflowX)) return true; return false; };
   const culprits = Array.from(document.querySelectorAll("body *")).filter(e => {
     const box = e.getBoundingClientRect();
-    return box.width > 0 && box.right > window.innerWidth + 1 && !clipped(e); });
-  problems.push("the page scrolls sideways: " + document.documentElement.scrollWidth + " > " +
-                window.innerWidth + ", e.g. " + culprits.slice(-2).map(describe).join("; "));
+    return box.width > 0 && box.right > screenWidth + 1 && !clipped(e); });
+  problems.unshift("the page scrolls sideways: " + document.documentElement.scrollWidth + " > " +
+                screenWidth + ", e.g. " + culprits.slice(-2).map(describe).join("; "));
 }
 return problems;
 """
@@ -426,7 +429,7 @@ def test_page_reads_well(page, site, browser):
         open_page(browser, url, size)
         if is_chapter(page):  # before the controls move
             screenshot(browser, f"{pathlib.PurePosixPath(page).stem}-{where}", size)
-        found = browser.execute_script(PAGE_CHECKS, size == PHONE)
+        found = browser.execute_script(PAGE_CHECKS, size == PHONE, size[0])
         if size == PHONE:
             found += tap_ranges(browser)
         found += browser.execute_async_script(CONTROLS)
@@ -466,7 +469,7 @@ def test_search_finds_softmax(site, browser):
     assert not lists, "snippets that read like a contents list:\n" + "\n".join(lists)
     assert any("softmax" in text.lower() for _, text in snippets)
     for _ in range(10):  # the results arrive after the page has loaded
-        checks = browser.execute_script(PAGE_CHECKS, False)
+        checks = browser.execute_script(PAGE_CHECKS, False, DESKTOP[0])
         if "the page has no body (still loading?)" not in checks:
             break
         time.sleep(0.5)
