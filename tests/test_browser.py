@@ -18,11 +18,11 @@ range and select of an ``.attn-slider``) must redraw its figure when moved. The 
 never scrolls sideways. On a desktop nothing scrolls sideways inside the column either
 (88-character code lines fit); on a phone a block may scroll inside itself (code, wide
 tables) but only with a visible cue (``_ext/static/scroll-cue.js`` fades its hidden
-edge), text in interactive figures is at least 10 px, and a real tap (touch events)
-near the far end of each range moves it and redraws the figure. The search page must
-find "softmax" with snippets cut from the pages' text, and the site root serves
-``favicon.ico``. Screenshots of every chapter at both widths go to
-``_build/screenshots/`` (look at them after changing the layout).
+edge), text in interactive figures is at least 10 px, a real tap (touch events) near
+the far end of each range moves it and redraws the figure, and a tap on a head view's
+token changes the figure. The search page must find "softmax", with snippets cut from
+the pages' text, and the site root serves ``favicon.ico``. Screenshots of every chapter
+at both widths go to ``_build/screenshots/`` (look at them after changing the layout).
 """
 
 from __future__ import annotations
@@ -357,6 +357,53 @@ requestAnimationFrame(() => requestAnimationFrame(() => {
 """
 
 
+# A token of a head view (attn.interactive.head_view draws each as an svg group with a
+# data-token attribute): where a tap on it lands, and the figure before the tap.
+BEFORE_TOKEN_TAP = r"""
+const figure = document.querySelectorAll(".attn-slider")[arguments[0]];
+const token = figure.querySelector("[data-token]");
+if (!token) return null;
+token.scrollIntoView({block: "center", behavior: "instant"});
+const box = token.getBoundingClientRect();
+const x = box.left + box.width / 2, y = box.top + box.height / 2;
+const hit = document.elementFromPoint(x, y);
+const on = hit && token.contains(hit) ? "" : hit ? hit.tagName.toLowerCase() + "." +
+    hit.getAttribute("class") : "nothing";
+return {x: x, y: y, svg: figure.querySelector("svg").outerHTML, on: on,
+        name: (token.querySelector("text") || token).textContent.trim()};
+"""
+AFTER_TOKEN_TAP = r"""
+const done = arguments[arguments.length - 1];
+const figure = document.querySelectorAll(".attn-slider")[arguments[0]];
+requestAnimationFrame(() => requestAnimationFrame(() =>
+  done(figure.querySelector("svg").outerHTML)));
+"""
+
+
+def tap(browser, x: float, y: float) -> None:
+    """A finger on the screen at (x, y) CSS pixels, lifted at once."""
+    browser.execute_cdp_cmd("Input.dispatchTouchEvent",
+                            {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def tap_tokens(browser) -> list[str]:
+    """Tap the first token of every head view: the figure must change (only that token's
+    lines are shown), as under a reader's finger."""
+    problems = []
+    count = browser.execute_script("return document.querySelectorAll('.attn-slider').length")
+    for i in range(count):
+        before = browser.execute_script(BEFORE_TOKEN_TAP, i)
+        if before is None:
+            continue
+        tap(browser, before["x"], before["y"])
+        if browser.execute_async_script(AFTER_TOKEN_TAP, i) == before["svg"]:
+            covered = f" (the tap lands on {before['on']})" if before["on"] else ""
+            problems.append(f"interactive figure {i + 1}: a tap on the token "
+                            f"'{before['name']}' does not change it{covered}")
+    return problems
+
+
 def tap_ranges(browser) -> list[str]:
     """Tap (CDP touch events) near the far end of every range of the interactive figures:
     the value must move and the figure redraw, as under a reader's finger."""
@@ -365,11 +412,7 @@ def tap_ranges(browser) -> list[str]:
         "return document.querySelectorAll('.attn-slider input[type=range]').length")
     for i in range(count):
         before = browser.execute_script(BEFORE_TAP, i)
-        point = {"x": before["x"], "y": before["y"]}
-        browser.execute_cdp_cmd("Input.dispatchTouchEvent",
-                                {"type": "touchStart", "touchPoints": [point]})
-        browser.execute_cdp_cmd("Input.dispatchTouchEvent",
-                                {"type": "touchEnd", "touchPoints": []})
+        tap(browser, before["x"], before["y"])
         after = browser.execute_async_script(AFTER_TAP, i)
         if after["value"] == before["value"] or after["svg"] == before["svg"]:
             covered = f" (the tap lands on {before['on']})" if before["on"] else ""
@@ -431,7 +474,7 @@ def test_page_reads_well(page, site, browser):
             screenshot(browser, f"{pathlib.PurePosixPath(page).stem}-{where}", size)
         found = browser.execute_script(PAGE_CHECKS, size == PHONE, size[0])
         if size == PHONE:
-            found += tap_ranges(browser)
+            found += tap_ranges(browser) + tap_tokens(browser)
         found += browser.execute_async_script(CONTROLS)
         found += [f"console: {m}" for m in console_errors(browser)]
         found += [f"request outside 127.0.0.1: {u}" for u in outside_requests(browser, site)]
