@@ -454,7 +454,7 @@ def broken_links(hrefs: list[str], base: str) -> list[str]:
 def screenshot(browser, name: str, size) -> pathlib.Path:
     """A full-page PNG at the given width."""
     metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    height = min(int(metrics["cssContentSize"]["height"]), 30000)
+    height = min(int(metrics["cssContentSize"]["height"]), 50000)  # chapter 7: 35,000 on a phone
     shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": size[0], "height": height, "scale": 1}})
