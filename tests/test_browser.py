@@ -128,10 +128,15 @@ def open_page(browser, url: str, size=DESKTOP) -> None:
     browser.get("about:blank")
     browser.get_log("browser"), browser.get_log("performance")  # start with empty logs
     browser.get(url)
-    for _ in range(50):  # a redirect (the site's index.html): wait for the page it names
-        if not browser.execute_script(
-                "return !!document.querySelector('meta[http-equiv=refresh i]')"):
-            break
+    from selenium.common.exceptions import WebDriverException
+
+    for _ in range(100):  # a redirect (the site's index.html): wait for the page it names
+        try:
+            if browser.execute_script("return document.readyState === 'complete' && "
+                                      "!document.querySelector('meta[http-equiv=refresh i]')"):
+                break
+        except WebDriverException:  # the old page went away while the script ran
+            pass
         time.sleep(0.1)
     wait = browser.execute_async_script("""
         const done = arguments[arguments.length - 1];
