@@ -170,7 +170,9 @@
     spec.yticks.forEach(function (t) { ys = ys.concat(t); });
     var lo = spec.range[0], hi = spec.range[1], span = hi - lo;
     var ends = [fmt(hi, span / 10), fmt(lo, span / 10)];
-    var right = 16 + 14 + 6 + widest(ends, fs) + 4;
+    // the margin holds the widest colour-bar label: an end or a tick (bh <= 300 px: <= 12)
+    var most = ticks(lo, hi, 12), marks = most.values.map(function (v) { return fmt(v, most.step); });
+    var right = 16 + 14 + 6 + widest(ends.concat(marks), fs) + 4;
     var yroom = Math.round(W * 0.28), xroom = Math.round(Math.min(120, W * 0.3));
     var yw = ys.length ? Math.min(yroom, widest(ys, fs)) : 0;
     var xw = xs.length ? Math.min(xroom, widest(xs, fs)) : 0;
