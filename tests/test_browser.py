@@ -14,7 +14,8 @@ error and without a request to another address, have every formula typeset by Ma
 every image loaded with alt text and drawn at its own aspect ratio (within 2%), no inline
 formula cut or scrolling, no display equation wider than its column, only internal links
 that resolve (anchors included), and every control of every interactive figure (each
-range and select of an ``.attn-slider``) must redraw its figure when moved. The page
+range and select of an ``.attn-slider``) must redraw its figure when moved and draw no
+text outside the figure. The page
 never scrolls sideways. On a desktop nothing scrolls sideways inside the column either
 (88-character code lines fit); on a phone a block may scroll inside itself (code, wide
 tables) but only with a visible cue (``_ext/static/scroll-cue.js`` fades its hidden
@@ -284,6 +285,23 @@ if (phone) for (const s of document.querySelectorAll(".attn-slider")) {
   if (smallest < 10)
     problems.push("text in an interactive figure is " + smallest.toFixed(1) + " px: '" +
                   what.slice(0, 40) + "' in " + describe(s));
+}
+// Interactive figures at any width: no text drawn outside its figure (it would be cut).
+for (const s of document.querySelectorAll(".attn-slider")) {
+  const svg = s.querySelector("svg");
+  if (!svg) continue;
+  const box = svg.getBoundingClientRect();
+  for (const t of svg.querySelectorAll("text")) {
+    const b = t.getBoundingClientRect();
+    if (!b.width || !t.textContent.trim()) continue;
+    const out = Math.max(box.left - b.left, b.right - box.right, box.top - b.top,
+                         b.bottom - box.bottom);
+    if (out > 1) {
+      problems.push("text " + Math.round(out) + " px outside its interactive figure: '" +
+                    t.textContent.trim().slice(0, 40) + "' in " + describe(s));
+      break;
+    }
+  }
 }
 // A phone's layout viewport grows to fit a page that is too wide (window.innerWidth with
 // it): compare with the screen (arguments[1]).
