@@ -55,6 +55,10 @@ from attn.transformer import (AddNorm, PositionWiseFFN, Transformer, Transformer
 from attn.efficient import (GroupedQueryAttention, KVCache, TileCounts, attention_flops, kv_cache_bytes,
                             naive_attention, online_softmax, tiled_attention)
 from attn.measure import PeakMemory, cpu_times_ms, fastest_ms, median_ms, race, saved_bytes, torch_threads
+from attn.gpt import GPT, GPTBlock, GPTConfig, num_parameters
+from attn.sampling import apply_temperature, generate, sample_next, top_k_filter, top_p_filter
+from attn.lm import (evaluate_lm, lm_arrays, lm_loader, lm_loss, train_lm, translate_lm,
+                     translation_lines)
 
 __all__ = [
     "__version__",
@@ -143,6 +147,22 @@ __all__ = [
     "race",
     "saved_bytes",
     "torch_threads",
+    "GPT",
+    "GPTBlock",
+    "GPTConfig",
+    "num_parameters",
+    "apply_temperature",
+    "generate",
+    "sample_next",
+    "top_k_filter",
+    "top_p_filter",
+    "evaluate_lm",
+    "lm_arrays",
+    "lm_loader",
+    "lm_loss",
+    "train_lm",
+    "translate_lm",
+    "translation_lines",
 ]
 
 

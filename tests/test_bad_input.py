@@ -489,3 +489,128 @@ def test_the_nan_rule_leaves_finite_rows_alone_even_when_their_sum_is_large():
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, v.mean(dim=2, keepdim=True).expand(1, 1, 3, 8),
                                atol=2e-3, rtol=0)
+
+
+# --- The GPT, sampling and generation (chapter 9) ---------------------------------------------
+
+@pytest.fixture
+def gpt():
+    torch.manual_seed(0)
+    return attn.GPT(attn.GPTConfig(vocab_size=11, context_len=8, num_layers=1, num_hiddens=8,
+                                   num_heads=2)).eval()
+
+
+def test_generate_refuses_a_prompt_that_leaves_no_room_in_the_context(gpt):
+    with pytest.raises(ValueError, match=r"the longest prompt \(9 tokens\) plus max_new_tokens "
+                                         r"= 1 passes the model's context_len = 8"):
+        attn.generate(gpt, list(range(9)), 1)
+    with pytest.raises(ValueError, match="ask for at most 3 new tokens"):
+        attn.generate(gpt, [[1, 2], [1, 2, 3, 4, 5]], 4)
+    with pytest.raises(ValueError, match="the model reads at most context_len = 8 tokens, got 9"):
+        gpt(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_generate_refuses_an_empty_prompt(gpt):
+    for prompt in ([], [[]], [[1, 2], []], torch.zeros(2, 0, dtype=torch.long)):
+        with pytest.raises(ValueError, match="empty: need at least one token"):
+            attn.generate(gpt, prompt, 2)
+
+
+@pytest.mark.parametrize("temperature, error", [(-0.5, ValueError), (float("nan"), ValueError),
+                                                (float("inf"), ValueError), ("1", TypeError),
+                                                (True, TypeError)])
+def test_temperature_must_be_a_finite_number_at_least_zero(gpt, temperature, error):
+    with pytest.raises(error, match=r"temperature must be a finite number >= 0 \(0: greedy\)"):
+        attn.generate(gpt, [1, 2], 2, temperature=temperature)
+    with pytest.raises(error, match="temperature must be a finite number"):
+        attn.sample_next(torch.randn(2, 5), temperature=temperature)
+
+
+def test_zero_temperature_means_greedy_and_apply_temperature_refuses_it(gpt):
+    logits = torch.randn(3, 5)
+    assert torch.equal(attn.sample_next(logits, temperature=0), logits.argmax(-1))
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0, got 0"):
+        attn.apply_temperature(logits, 0)
+
+
+@pytest.mark.parametrize("k, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError),
+                                      (True, TypeError)])
+def test_top_k_must_be_a_positive_int(gpt, k, error):
+    with pytest.raises(error, match="top_k must be a positive int"):
+        attn.generate(gpt, [1, 2], 2, top_k=k)
+    with pytest.raises(error, match="k must be a positive int"):
+        attn.top_k_filter(torch.randn(2, 5), k)
+
+
+@pytest.mark.parametrize("p, error", [(0, ValueError), (-0.1, ValueError), (1.5, ValueError),
+                                      (float("nan"), ValueError), ("0.9", TypeError)])
+def test_top_p_must_lie_in_zero_to_one(gpt, p, error):
+    with pytest.raises(error, match=r"p must be a number in \(0, 1\]"):
+        attn.generate(gpt, [1, 2], 2, top_p=p)
+    with pytest.raises(error, match=r"p must be a number in \(0, 1\]"):
+        attn.top_p_filter(torch.randn(2, 5), p)
+
+
+def test_token_ids_outside_the_vocabulary_are_named(gpt):
+    with pytest.raises(ValueError, match=r"prompt 1 must hold ids in \[0, 10\], got values "
+                                         "from 3 to 11"):
+        attn.generate(gpt, [[1], [3, 11]], 2)
+    with pytest.raises(ValueError, match=r"prompt 0 must hold ids in \[0, 10\], got values "
+                                         "from -1 to 2"):
+        attn.generate(gpt, [-1, 2], 2)
+    with pytest.raises(ValueError, match=r"tokens must hold ids in \[0, 10\], got values from 0 "
+                                         "to 12"):
+        gpt(torch.tensor([[0, 12]]))
+    with pytest.raises(ValueError, match=r"stop_token must be an id in \[0, 10\], got 11"):
+        attn.generate(gpt, [1], 2, stop_token=11)
+
+
+def test_token_ids_of_the_wrong_dtype_are_named(gpt):
+    with pytest.raises(TypeError, match="prompt must hold torch.long token ids, got dtype "
+                                        "torch.float32"):
+        attn.generate(gpt, torch.tensor([1.0, 2.0]), 2)
+    with pytest.raises(TypeError, match="prompt 0 must be a list of int token ids"):
+        attn.generate(gpt, [[1.0, 2.0]], 2)
+    with pytest.raises(TypeError, match="prompt must be a torch.long tensor"):
+        attn.generate(gpt, "the cat", 2)
+    with pytest.raises(TypeError, match="tokens must be a torch.long tensor of token ids, got "
+                                        "torch.int32"):
+        gpt(torch.tensor([[1, 2]], dtype=torch.int32))
+    with pytest.raises(TypeError, match="logits must be a floating-point tensor"):
+        attn.sample_next(torch.tensor([[1, 2]]))
+
+
+def test_generate_checks_its_counts_flags_and_generator(gpt):
+    with pytest.raises(ValueError, match="max_new_tokens must be a positive int, got 0"):
+        attn.generate(gpt, [1], 0)
+    with pytest.raises(TypeError, match="use_cache must be True or False, got 1"):
+        attn.generate(gpt, [1], 2, use_cache=1)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        attn.generate(gpt, [1], 2, generator=0)
+
+
+def test_gpt_checks_padding_and_cache_by_name(gpt):
+    tokens = torch.zeros(2, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"pad_lens must have shape \(B,\) = \(2,\), got \(3,\)"):
+        gpt(tokens, pad_lens=torch.tensor([0, 1, 2]))
+    with pytest.raises(TypeError, match="pad_lens must be an integer tensor"):
+        gpt(tokens, pad_lens=torch.tensor([0.0, 1.0]))
+    with pytest.raises(TypeError, match="cache must be a list of 1 KVCache"):
+        gpt(tokens, cache=KVCache())
+    with pytest.raises(ValueError, match="tokens must hold at least 1 step"):
+        gpt(torch.zeros(2, 0, dtype=torch.long))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"vocab_size": 0}, ValueError, "vocab_size must be a positive int, got 0"),
+    ({"num_hiddens": 10, "num_heads": 4}, ValueError, "divisible by num_heads: got 10 and 4"),
+    ({"positions": "sinusoidal"}, ValueError, "positions must be 'learned' or 'rope'"),
+    ({"positions": "rope", "num_hiddens": 6, "num_heads": 2}, ValueError, "even head width"),
+    ({"dropout": 1.0}, ValueError, r"dropout must be a number in \[0, 1\)"),
+    ({"tie_weights": 1}, TypeError, "tie_weights must be True or False"),
+    ({"context_len": 2.5}, TypeError, "context_len must be a positive int"),
+])
+def test_gpt_config_names_the_bad_setting(kwargs, error, message):
+    settings = {"vocab_size": 10, **kwargs}
+    with pytest.raises(error, match=message):
+        attn.GPTConfig(**settings)

@@ -108,7 +108,8 @@ def test_a_missing_declaration_would_be_found(monkeypatch):
 
 MECHANISMS = {"checks", "utils", "masking", "pooling", "scoring", "multihead", "position",
               "efficient", "kv_cache", "measure", "blocks", "interactive"}
-MODELS = {"seq2seq", "transformer", "train", "decode", "data", "synthetic"}
+MODELS = {"seq2seq", "transformer", "train", "decode", "data", "synthetic", "gpt", "sampling",
+          "lm"}
 
 
 def attn_imports(path: Path):
@@ -164,3 +165,9 @@ def test_split_modules_still_export_every_name_from_the_old_place(module):
 @pytest.mark.parametrize("path", ["attn/transformer.py", "attn/efficient.py"])
 def test_the_split_modules_stay_readable(path):
     assert len((ROOT / path).read_text().splitlines()) < 350
+
+
+def test_the_gpt_model_knows_no_corpus_and_no_loop():
+    """attn.gpt takes token ids: it builds on mechanisms only; sampling and lm build on it."""
+    imported = {module for module, _ in attn_imports(ROOT / "attn" / "gpt.py")}
+    assert imported <= MECHANISMS, imported - MECHANISMS
