@@ -22,9 +22,9 @@ newest token of every row, so that :func:`attn.sampling.generate` adds one
 column per step for the whole batch. A list of :class:`attn.KVCache`, one per
 block (:meth:`GPT.new_cache`), keeps the keys and values of earlier positions.
 
-Shapes (package legend): B batch, L tokens read in this call, S keys (cached
-plus new), E model width, H heads, D = E / H head width, V vocabulary size,
-N blocks.
+Shapes (package legend): B batch, L tokens read in this call, T tokens already
+cached, S = T + L keys, E model width, H heads, D = E / H head width, V
+vocabulary size, N blocks.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def num_parameters(config: GPTConfig) -> int:
 
         V E (1 + untied) + C E (learned positions) + N (4 E^2 + 2 E F + 9 E + F) + 2 E
 
+    with C = ``context_len`` and F = ``ffn_hiddens``.
     Per block: attention 4 E^2 + 4 E (four E x E projections with biases), the FFN
     2 E F + F + E, two LayerNorms 4 E. Then the final LayerNorm (2 E); the output
     layer has no bias and, tied, no matrix of its own.
@@ -284,7 +285,7 @@ class GPT(nn.Module):
                 tokens too), which no position attends to. Their ids are unused.
             cache: None, or :meth:`new_cache`'s list: the L tokens follow the T
                 cached ones, whose keys and values are read, and their own are
-                appended. T + L must not pass C = ``config.context_len``.
+                appended. T + L must not pass ``config.context_len``.
 
         Returns:
             logits (B, L, V), or ``(logits, weights)`` with ``need_weights``: a list

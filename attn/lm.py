@@ -8,13 +8,14 @@ ones). Prompted with ``english =`` it continues with French
 
 * :func:`translation_lines`: pairs -> token lists, of words or of characters.
 * :func:`lm_arrays`: ``<bos> line <eos>`` rows, right-padded, shifted into
-  ``inputs`` (B, C) and ``targets`` (B, C), targets :data:`IGNORE_INDEX` where no
+  ``inputs`` (B, T) and ``targets`` (B, T), targets :data:`IGNORE_INDEX` where no
   loss is taken (padding; the English part with ``target_only``).
 * :func:`lm_loader`, :func:`lm_loss`, :func:`evaluate_lm`, :func:`train_lm`: the
   loop of :func:`attn.train_seq2seq` for a model ``model(tokens) -> logits``,
   with the same :class:`attn.TrainConfig`, :class:`attn.History` and progress bar.
 
-Shapes (package legend): B batch, C context length, V vocabulary size.
+Shapes (package legend): B batch, T tokens per row (the context length), V vocabulary
+size.
 """
 
 from __future__ import annotations
@@ -87,12 +88,12 @@ def lm_arrays(lines: Sequence[Sequence[str]], vocab: Vocab, context_len: int,
     Args:
         lines: token lists, from :func:`translation_lines`.
         vocab: maps tokens to ids (:class:`attn.Vocab`; its ``pad``, ``bos``, ``eos``).
-        context_len: C; every line plus ``<bos>`` and ``<eos>`` must fit C + 1 tokens.
+        context_len: T; every line plus ``<bos>`` and ``<eos>`` must fit T + 1 tokens.
         target_only: take no loss before the first separator: the model is scored
             on the French (and ``<eos>``) only.
 
     Returns:
-        ``(inputs, targets)``, torch.long (B, C): ``inputs`` is ``<bos> line``
+        ``(inputs, targets)``, torch.long (B, T): ``inputs`` is ``<bos> line``
         right-padded with ``<pad>``; ``targets`` is the same row shifted left by
         one (``line <eos>``), :data:`IGNORE_INDEX` on padding.
     """
@@ -119,7 +120,7 @@ def lm_arrays(lines: Sequence[Sequence[str]], vocab: Vocab, context_len: int,
 
 def lm_loader(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 64,
               shuffle: bool = True, seed: int = 0) -> DataLoader:
-    """A DataLoader of ``(inputs (B, C), targets (B, C))`` batches, shuffled with ``seed``."""
+    """A DataLoader of ``(inputs (B, T), targets (B, T))`` batches, shuffled with ``seed``."""
     check_int("batch_size", batch_size, minimum=1)
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=shuffle,
