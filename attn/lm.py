@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from attn.checks import check_bool, check_int, check_integer_tensor, check_tensor
-from attn.data import Vocab, check_sentences
+from attn.data import BucketBatchSampler, Vocab, check_sentences
 from attn.sampling import generate
 from attn.train import History, TrainConfig, scheduled_rate
 from attn.utils import model_device, progress
@@ -119,12 +119,23 @@ def lm_arrays(lines: Sequence[Sequence[str]], vocab: Vocab, context_len: int,
 
 
 def lm_loader(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 64,
-              shuffle: bool = True, seed: int = 0) -> DataLoader:
-    """A DataLoader of ``(inputs (B, T), targets (B, T))`` batches, shuffled with ``seed``."""
+              shuffle: bool = True, seed: int = 0, bucket: bool = False) -> DataLoader:
+    """A DataLoader of ``(inputs (B, T), targets (B, T))`` batches, shuffled with ``seed``.
+
+    With ``bucket``, batches hold rows of similar length
+    (:class:`attn.data.BucketBatchSampler`), so that less time goes to padding;
+    the training loop cuts every batch after its last scored column either way.
+    """
     check_int("batch_size", batch_size, minimum=1)
+    check_bool("shuffle", shuffle)
+    check_bool("bucket", bucket)
+    dataset = TensorDataset(inputs, targets)
+    if bucket:
+        scored = (targets != IGNORE_INDEX).long()  # (B, T)
+        lengths = scored.cumsum(dim=1).argmax(dim=1) + 1  # (B,): up to the last scored column
+        return DataLoader(dataset, batch_sampler=BucketBatchSampler(lengths, batch_size, seed))
     generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor):
@@ -220,8 +231,11 @@ def train_lm(model: nn.Module, train_iter, config: TrainConfig | None = None,
     bar = progress(total=None if config.max_seconds else total, desc="training",
                    disable=not config.progress)
     start, update, stop = time.perf_counter(), 0, ""
-    for _ in range(config.num_epochs):
+    for epoch in range(config.num_epochs):
         model.train()
+        sampler = getattr(train_iter, "batch_sampler", None)
+        if hasattr(sampler, "set_epoch"):  # the same batches in the same order on every run
+            sampler.set_epoch(epoch)
         for batch in train_iter:
             loss, _ = _batch_loss(model, batch, device)
             optimizer.zero_grad()

@@ -95,3 +95,17 @@ def test_translation_by_continuation_splits_characters_into_words():
     model = GPT(GPTConfig(len(vocab), 60, num_layers=1, num_hiddens=8, num_heads=2))
     out = translate_lm(model, vocab, [PAIRS[0][0]], level="char", max_len=5)
     assert len(out) == 1 and len("".join(out[0])) <= 5  # untrained: some characters
+
+
+def test_bucketed_batches_hold_rows_of_similar_length_and_cover_every_row():
+    splits = attn.synthetic_splits(attn.SyntheticConfig(num_train=640, num_valid=0, num_test=0))
+    lines = translation_lines(splits.train)
+    inputs, targets = lm_arrays(lines, Vocab(lines), 100)
+    lengths = torch.tensor([len(line) + 1 for line in lines])
+    seen, spread = [], []
+    for x, y in lm_loader(inputs, targets, batch_size=64, bucket=True):
+        rows = [int((inputs == row).all(1).nonzero()[0]) for row in x]
+        seen += rows
+        spread.append(int(lengths[rows].max() - lengths[rows].min()))
+    assert sorted(seen) == list(range(640))
+    assert sum(spread) / len(spread) < 6 < int(lengths.max() - lengths.min())
