@@ -138,12 +138,13 @@ def lm_loader(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 64,
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor):
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0):
     """Cross-entropy per scored token: ``(loss, num_tokens)``.
 
     Args:
         logits: (B, L, V) floating point; targets: (B, L) torch.long ids in [0, V)
             or :data:`IGNORE_INDEX` (no loss there).
+        label_smoothing: in [0, 1), as in :func:`attn.sequence_loss`.
     """
     check_tensor("logits", logits, floating=True)
     check_integer_tensor("targets", targets)
@@ -158,18 +159,22 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor):
     if real.min() < 0 or real.max() >= logits.shape[-1]:
         raise ValueError(f"targets must hold ids in [0, {logits.shape[-1] - 1}] or "
                          f"IGNORE_INDEX, got values from {int(real.min())} to {int(real.max())}")
-    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+    if not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool) \
+            or not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX,
+                           label_smoothing=float(label_smoothing))  # (B L, V), (B L,)
     return loss, num_tokens
 
 
-def _batch_loss(model, batch, device):
+def _batch_loss(model, batch, device, label_smoothing: float = 0.0):
     """``(loss, num_tokens)`` of one batch, its columns cut after the last scored target."""
     if len(batch) != 2:
         raise ValueError(f"a batch must be (inputs, targets), got {len(batch)} items")
     inputs, targets = (x.to(device) for x in batch)
     scored = (targets != IGNORE_INDEX).any(dim=0).nonzero()  # columns with a scored target
     width = int(scored.max()) + 1 if len(scored) else 1
-    return lm_loss(model(inputs[:, :width]), targets[:, :width])
+    return lm_loss(model(inputs[:, :width]), targets[:, :width], label_smoothing)
 
 
 @torch.no_grad()
@@ -198,7 +203,7 @@ def train_lm(model: nn.Module, train_iter, config: TrainConfig | None = None,
             (:func:`lm_loader`).
         config: a :class:`attn.TrainConfig` (``lr``, ``num_epochs``, ``max_updates``,
             ``max_seconds``, ``grad_clip``, ``schedule``, ``warmup``, ``seed``,
-            ``progress``; ``label_smoothing`` is not used).
+            ``label_smoothing`` (training loss only), ``progress``).
         valid_iter: optional loader; its loss is recorded after each epoch and at
             the end.
         callback: optional function called with the update number after each update.
@@ -237,7 +242,7 @@ def train_lm(model: nn.Module, train_iter, config: TrainConfig | None = None,
         if hasattr(sampler, "set_epoch"):  # the same batches in the same order on every run
             sampler.set_epoch(epoch)
         for batch in train_iter:
-            loss, _ = _batch_loss(model, batch, device)
+            loss, _ = _batch_loss(model, batch, device, config.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
             if config.grad_clip > 0:

@@ -109,3 +109,32 @@ def test_bucketed_batches_hold_rows_of_similar_length_and_cover_every_row():
         spread.append(int(lengths[rows].max() - lengths[rows].min()))
     assert sorted(seen) == list(range(640))
     assert sum(spread) / len(spread) < 6 < int(lengths.max() - lengths.min())
+
+
+def test_label_smoothing_follows_cross_entropy():
+    logits = torch.randn(2, 3, 5)
+    targets = torch.tensor([[1, IGNORE_INDEX, 2], [0, 3, 4]])
+    loss, _ = lm_loss(logits, targets, label_smoothing=0.1)
+    scored = targets != IGNORE_INDEX
+    expected = torch.nn.functional.cross_entropy(logits[scored], targets[scored],
+                                                 label_smoothing=0.1)
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\)"):
+        lm_loss(logits, targets, label_smoothing=1.0)
+
+
+def test_train_lm_stops_at_max_updates_and_records_the_validation_loss():
+    lines = translation_lines(PAIRS)
+    vocab = Vocab(lines)
+    inputs, targets = lm_arrays(lines, vocab, 12)
+    loader = lm_loader(inputs, targets, batch_size=1)
+    model = GPT(GPTConfig(len(vocab), 12, num_layers=1, num_hiddens=8, num_heads=2))
+    history = train_lm(model, loader, attn.TrainConfig(num_epochs=5, max_updates=3,
+                                                       progress=False), valid_iter=loader)
+    assert history.stopped_by == "max_updates" and history.updates == [1, 2, 3]
+    assert len(history.valid_losses) == 2  # after epoch 1, and where training stopped
+    assert not model.training
+    with pytest.raises(ValueError, match="train_iter is empty"):
+        train_lm(model, [], attn.TrainConfig(progress=False))
+    with pytest.raises(ValueError, match=r"a batch must be \(inputs, targets\), got 3 items"):
+        train_lm(model, [(inputs, targets, targets)], attn.TrainConfig(progress=False))
