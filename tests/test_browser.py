@@ -190,7 +190,8 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   const parent = node.parentElement;
   if (!parent || parent.closest("pre, code, script, style, textarea, mjx-assistive-mml")) continue;
   if (parent.closest("[hidden], .d-none")) continue;
-  if (/\\\(|\\\[|\$\$/.test(node.textContent))
+  // \( \[ $$, or a $...$ pair around TeX (^, _, \ or braces): a bibliography title, say
+  if (/\\\(|\\\[|\$\$|\$[^$\s][^$]*[\\^_{}][^$]*\$/.test(node.textContent))
     problems.push("raw TeX: '" + node.textContent.trim().slice(0, 80) + "'");
 }
 // Formulas: a display equation fits its column, an inline formula its line (the theme
