@@ -164,8 +164,7 @@
   }
   function heatmaps(i) {
     var fs = fonts()[0], lf = fonts()[1], m = spec.frames[i], rows = m.length, cols = m[0].length;
-    var R = 0, C = 0, xs = [], ys = [];  // the largest frame sets the size: no jumps
-    spec.frames.forEach(function (f) { R = Math.max(R, f.length); C = Math.max(C, f[0].length); });
+    var xs = [], ys = [];
     spec.xticks.forEach(function (t) { xs = xs.concat(t); });
     spec.yticks.forEach(function (t) { ys = ys.concat(t); });
     var lo = spec.range[0], hi = spec.range[1], span = hi - lo;
@@ -177,7 +176,11 @@
     var yw = ys.length ? Math.min(yroom, widest(ys, fs)) : 0;
     var xw = xs.length ? Math.min(xroom, widest(xs, fs)) : 0;
     var Lx = yLabel(lf) + 6 + (yw ? yw + 8 : 4), T = 8;
-    var c = Math.max(4, Math.min(36, (W - Lx - right) / C, 300 / R));
+    // each frame gets the largest cells that fit (a short sentence is drawn large);
+    // the drawing keeps the height of the tallest frame, so the slider stays in place
+    function cellOf(f) { return Math.max(4, Math.min(36, (W - Lx - right) / f[0].length, 300 / f.length)); }
+    var c = cellOf(m), tallest = 0;
+    spec.frames.forEach(function (f) { tallest = Math.max(tallest, f.length * cellOf(f)); });
     var tf = fs, xevery = Math.ceil(tf * 1.25 / c), yevery = Math.ceil(tf * 1.15 / c);
     m.forEach(function (r, y) {
       r.forEach(function (v, k) {
@@ -199,7 +202,7 @@
     });
     // The drawing keeps the height of the largest frame (the slider stays under the
     // finger); a smaller frame's labels and colour bar stay next to its cells.
-    var below = xw ? xw * 0.87 + 14 : 8, H = T + R * c + below + lf + 8;
+    var below = xw ? xw * 0.87 + 14 : 8, H = T + tallest + below + lf + 8;
     el("text", {x: Lx + cols * c / 2, y: T + rows * c + below + lf + 2, "text-anchor": "middle",
                 "font-size": lf}, spec.xlabel);
     yLabel(lf, T + rows * c / 2);
