@@ -2,6 +2,7 @@
 
     python benchmarks/translate_real.py --data PATH/fra.txt --budget-s 150 --model bahdanau
     python benchmarks/translate_real.py --model transformer   # attn.Transformer, with its defaults
+    python benchmarks/translate_real.py --model gpt   # a decoder-only attn.GPT, with its defaults
     python benchmarks/translate_real.py --quick            # seconds; what pytest runs
     python benchmarks/translate_real.py --report runs.jsonl > benchmarks/results.md
 
@@ -24,6 +25,14 @@ schedule follows the budget), greedy-decodes the whole test split (the validatio
 for choosing settings), and prints corpus
 sacreBLEU, the updates and updates per second, the decoding time, five sample
 translations, and at the end one JSON line for ``--report``.
+
+The decoder-only model (``--model gpt``) reads each pair as one line ``english =
+french`` over one vocabulary, the union of the English and the French vocabularies
+(the same caps) and ``=``; it is trained with the loss on the French and ``<eos>``
+only (``attn.lm_arrays(..., target_only=True)``, ``attn.train_lm``, batches bucketed
+by length) and translates by greedy continuation of ``<bos> english =``
+(``attn.translate_lm``), never writing ``<unk>`` unless ``--allow-unk``. Its output
+is scored against the same references with the same sacreBLEU settings.
 
 A time budget measures the machine as much as the model: run it with nothing else on
 the cores. OpenMP's default lets waiting threads spin, which is what a quiet machine
@@ -130,6 +139,8 @@ def run(args) -> dict:
           f"read in {time.perf_counter() - start:.1f} s", flush=True)
 
     torch.manual_seed(args.seed)
+    if args.model == "gpt":
+        return run_gpt(args, splits, data, unk_share)
     if args.model == "transformer":
         model = attn.build_transformer(attn.TransformerConfig(
             len(data.src_vocab), len(data.tgt_vocab), num_hiddens=args.num_hiddens,
@@ -137,13 +148,68 @@ def run(args) -> dict:
             dropout=args.dropout, norm_first=args.norm_first)).to(attn.get_device())
     else:
         model = rnn_model(args, data)
-    train_config = attn.TrainConfig(lr=args.lr, num_epochs=10_000, max_seconds=args.budget_s,
-                                    max_updates=args.max_updates, warmup=args.warmup,
-                                    grad_clip=1.0, schedule="cosine", seed=args.seed,
-                                    label_smoothing=args.label_smoothing,
-                                    progress=sys.stderr.isatty())
-    history = attn.train_seq2seq(model, data.train_iter, data.tgt_vocab.bos, train_config)
+    history = attn.train_seq2seq(model, data.train_iter, data.tgt_vocab.bos, train_config(args))
     return evaluate(args, splits, data, model, history, unk_share)
+
+
+def train_config(args) -> attn.TrainConfig:
+    """The training settings of every model: the budget, the cosine schedule, clipping."""
+    return attn.TrainConfig(lr=args.lr, num_epochs=10_000, max_seconds=args.budget_s,
+                            max_updates=args.max_updates, warmup=args.warmup,
+                            grad_clip=1.0, schedule="cosine", seed=args.seed,
+                            label_smoothing=args.label_smoothing,
+                            progress=sys.stderr.isatty())
+
+
+def gpt_vocab(data) -> attn.Vocab:
+    """One vocabulary for "english = french" lines: the English and French ones and "="."""
+    tokens = data.src_vocab.idx_to_token[4:] + data.tgt_vocab.idx_to_token[4:]
+    return attn.Vocab([tokens, [attn.lm.SEPARATOR]])
+
+
+class NoUnk(torch.nn.Module):
+    """A language model whose logit of ``<unk>`` is minus infinity: greedy decoding never writes it."""
+
+    def __init__(self, model, unk: int):
+        super().__init__()
+        self.model, self.unk, self.config = model, unk, model.config
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.vocab_size
+
+    def new_cache(self):
+        return self.model.new_cache()
+
+    def forward(self, *args, **kwargs):
+        logits = self.model(*args, **kwargs).clone()
+        logits[..., self.unk] = -math.inf
+        return logits
+
+
+def run_gpt(args, splits, data, unk_share) -> dict:
+    """Train a decoder-only attn.GPT on "english = french" lines, loss on the French only."""
+    vocab = gpt_vocab(data)
+    train = [p for p in splits.train if attn.lm.SEPARATOR not in p[0]]  # "=" marks the French
+    inputs, targets = attn.lm_arrays(attn.translation_lines(train), vocab,
+                                     2 * args.max_len + 2, target_only=True)
+    loader = attn.lm_loader(inputs, targets, batch_size=args.batch_size, seed=args.seed,
+                            bucket=True)
+    config = attn.GPTConfig(len(vocab), context_len=args.context_len, num_layers=args.num_layers,
+                            num_hiddens=args.num_hiddens, num_heads=args.num_heads,
+                            ffn_hiddens=args.ffn_hiddens, dropout=args.dropout)
+    torch.manual_seed(args.seed)
+    model = attn.GPT(config).to(attn.get_device())
+    print(f"GPT: joint vocabulary {len(vocab)}, {attn.num_parameters(config)} parameters, "
+          f"{len(train)} training lines", flush=True)
+    history = attn.train_lm(model, loader, train_config(args))
+    decoder = model if args.allow_unk else NoUnk(model, vocab.unk)
+
+    def translate(sources):
+        return attn.translate_lm(decoder, vocab, sources, max_len=2 * args.max_len + 2)
+
+    record = evaluate(args, splits, data, model, history, unk_share, translate)
+    return {**record, "lm_vocab": len(vocab), "parameters": attn.num_parameters(config)}
 
 
 def rnn_model(args, data):
@@ -155,8 +221,12 @@ def rnn_model(args, data):
     return attn.build_model(config).to(attn.get_device())
 
 
-def evaluate(args, splits, data, model, history, unk_share) -> dict:
-    """Greedy-decode the test split, print BLEU and samples, return the run's record."""
+def evaluate(args, splits, data, model, history, unk_share, translate=None) -> dict:
+    """Greedy-decode the test split, print BLEU and samples, return the run's record.
+
+    ``translate``: None (an encoder-decoder, ``attn.translate``) or a function from
+    English token lists to French token lists.
+    """
     test_refs = [tgt for _, tgt in splits.test]
     updates = len(history.losses)
     print(f"trained {updates} updates in {history.seconds:.1f} s ({updates / history.seconds:.1f}/s), "
@@ -167,8 +237,11 @@ def evaluate(args, splits, data, model, history, unk_share) -> dict:
     for src, tgt in splits.test:
         references.setdefault(tuple(src), []).append(tgt)
     sources = [list(src) for src in references]
-    outputs, _ = attn.translate(model, sources, data.src_vocab, data.tgt_vocab, data.num_steps,
-                                max_len=2 * args.max_len + 2, allow_unk=args.allow_unk)
+    if translate is None:
+        outputs, _ = attn.translate(model, sources, data.src_vocab, data.tgt_vocab, data.num_steps,
+                                    max_len=2 * args.max_len + 2, allow_unk=args.allow_unk)
+    else:
+        outputs = translate(sources)
     decode_s = time.perf_counter() - start
     output_of = {tuple(src): out for src, out in zip(sources, outputs)}
     bleu = attn.sacrebleu_corpus([output_of[tuple(src)] for src, _ in splits.test], test_refs)
@@ -191,7 +264,7 @@ def evaluate(args, splits, data, model, history, unk_share) -> dict:
             "updates": updates, "updates_per_s": updates / history.seconds, "decode_s": decode_s,
             "train_pairs": len(splits.train), "test_pairs": len(splits.test),
             "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": unk_share,
-            "settings": settings(args) if args.model == "transformer" else
+            "settings": settings(args) if args.model in ("transformer", "gpt") else
                         {k: getattr(args, k) for k in ("max_len", "min_freq", "max_vocab", "batch_size",
                                                        "embed_size", "num_hiddens", "attention_hiddens", "output_hiddens",
                                                        "bidirectional", "num_layers",
@@ -216,9 +289,14 @@ TRANSFORMER_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "num_h
                         "label_smoothing", "threads", "allow_unk")
 
 
+GPT_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "num_hiddens", "num_heads",
+                "ffn_hiddens", "num_layers", "context_len", "dropout", "lr", "warmup",
+                "label_smoothing", "threads", "allow_unk")
+
+
 def settings(args) -> dict:
-    """The settings of a Transformer run, as its JSON record keeps them."""
-    return {k: getattr(args, k) for k in TRANSFORMER_SETTINGS}
+    """The settings of a Transformer or GPT run, as its JSON record keeps them."""
+    return {k: getattr(args, k) for k in (GPT_SETTINGS if args.model == "gpt" else TRANSFORMER_SETTINGS)}
 
 
 def report(path: Path) -> str:
@@ -286,7 +364,10 @@ def failure_table(groups) -> list[str]:
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the Tatoeba fra.txt")
-    parser.add_argument("--model", choices=["bahdanau", "baseline", "transformer"], default="bahdanau")
+    parser.add_argument("--model", choices=["bahdanau", "baseline", "transformer", "gpt"],
+                        default="bahdanau", help="gpt: a pre-norm decoder-only attn.GPT of 4 blocks "
+                        "(as many as the transformer's 2 + 2), width 128, 4 heads, FFN 256, "
+                        "learned positions, tied embeddings; lr 5e-3, warm-up 100, no label smoothing")
     parser.add_argument("--budget-s", type=float, default=150.0, help="seconds of training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -301,17 +382,20 @@ def parse(argv=None):
                         help="maxout size before the output layer (0: none)")
     parser.add_argument("--max-updates", type=int, default=None, help="also stop after this many updates")
     parser.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
-    parser.add_argument("--num-layers", type=int, default=None, help="default 1; transformer 2")
+    parser.add_argument("--num-layers", type=int, default=None, help="default 1; transformer 2; gpt 4")
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--lr", type=float, default=None, help="default 0.02; transformer 5e-3")
+    parser.add_argument("--lr", type=float, default=None, help="default 0.02; transformer and gpt 5e-3")
     # the Transformer's own settings; --num-hiddens, --num-layers and --dropout are shared
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--ffn-hiddens", type=int, default=256)
-    parser.add_argument("--norm-first", action="store_true", help="pre-norm blocks")
+    parser.add_argument("--norm-first", action="store_true", help="pre-norm blocks (the gpt's always are)")
+    parser.add_argument("--context-len", type=int, default=None, help="gpt: most tokens of a line "
+                        "with its output (default 3 max-len + 4: a prompt and 2 max-len + 2 output tokens)")
     parser.add_argument("--warmup", type=int, default=None, help="updates of linear warm-up "
-                        "(default 0; transformer 100)")
+                        "(default 0; transformer and gpt 100)")
     parser.add_argument("--label-smoothing", type=float, default=None, help="of the training loss "
-                        "(default 0.1; transformer 0, which scored higher on the validation split)")
+                        "(default 0.1; transformer and gpt 0: for the transformer 0 scored higher on the "
+                        "validation split)")
     parser.add_argument("--eval-split", choices=["test", "valid"], default="test",
                         help="score the validation split instead (to choose settings)")
     parser.add_argument("--allow-unk", action="store_true", help="let the decoder write <unk>")
@@ -320,11 +404,13 @@ def parse(argv=None):
     parser.add_argument("--quick", action="store_true", help="a few seconds on a sample, for tests")
     parser.add_argument("--report", type=Path, help="print the markdown table of a JSON-lines file")
     args = parser.parse_args(argv)
-    transformer = args.model == "transformer"
+    transformer = args.model in ("transformer", "gpt")  # the gpt takes the transformer's defaults
     if args.lr is None:
         args.lr = 5e-3 if transformer else 0.02
     if args.num_layers is None:
-        args.num_layers = 2 if transformer else 1
+        args.num_layers = 4 if args.model == "gpt" else 2 if transformer else 1
+    if args.context_len is None:
+        args.context_len = 3 * args.max_len + 4
     if args.warmup is None:
         args.warmup = 100 if transformer else 0
     if args.label_smoothing is None:

@@ -131,3 +131,46 @@ def test_the_record_names_the_processor(monkeypatch, tmp_path):
     assert translate_real.cpu_name(cpuinfo) == "Example CPU 9000"
     monkeypatch.setattr(translate_real.platform, "processor", lambda: "")
     assert translate_real.cpu_name(tmp_path / "absent") == "CPU"  # no cpuinfo, no platform name
+
+
+def test_gpt_defaults_are_the_transformers_with_four_blocks():
+    gpt = translate_real.parse(["--model", "gpt"])
+    assert (gpt.lr, gpt.warmup, gpt.label_smoothing, gpt.num_layers) == (5e-3, 100, 0.0, 4)
+    assert (gpt.num_hiddens, gpt.num_heads, gpt.ffn_hiddens, gpt.context_len) == (128, 4, 256, 34)
+    assert set(translate_real.settings(gpt)) == set(translate_real.GPT_SETTINGS)
+
+
+def test_the_gpt_reads_one_vocabulary_and_never_writes_unk():
+    class Data:
+        src_vocab = translate_real.attn.Vocab([["the", "cat", "."]])
+        tgt_vocab = translate_real.attn.Vocab([["le", "chat", "."]])
+
+    vocab = translate_real.gpt_vocab(Data)
+    assert {"the", "cat", "le", "chat", ".", "="} <= set(vocab.idx_to_token) and len(vocab) == 10
+    torch, attn = translate_real.torch, translate_real.attn
+
+    class LovesUnk(attn.GPT):  # <unk> is always the likeliest next token
+        def forward(self, *args, **kwargs):
+            logits = super().forward(*args, **kwargs).clone()
+            logits[..., vocab.unk] += 1000
+            return logits
+
+    torch.manual_seed(0)
+    model = LovesUnk(attn.GPTConfig(len(vocab), context_len=8))
+    wrapped = translate_real.NoUnk(model, vocab.unk)
+    tokens = torch.tensor([[vocab.bos, vocab["the"]]])
+    assert torch.isinf(wrapped(tokens)[..., vocab.unk]).all()
+    assert torch.equal(wrapped(tokens)[..., :vocab.unk], model(tokens)[..., :vocab.unk])
+    assert attn.translate_lm(model, vocab, [["the", "cat"]], max_len=4) == [["<unk>"] * 4]
+    out = attn.translate_lm(wrapped, vocab, [["the", "cat"]], max_len=4)
+    assert "<unk>" not in out[0]
+
+
+@pytest.mark.skipif(not translate_real.DEFAULT_DATA.exists(), reason="the Tatoeba fra.txt is not here")
+def test_quick_mode_trains_the_gpt_on_the_real_file(capsys):
+    result = translate_real.main(["--quick", "--model", "gpt", "--seed", "1"])
+    assert result["model"] == "gpt" and result["updates"] >= 1 and result["parameters"] > 0
+    assert result["settings"]["num_layers"] == 4 and result["settings"]["warmup"] == 10
+    assert result["lm_vocab"] <= result["src_vocab"] + result["tgt_vocab"] - 4 + 1
+    assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
+    assert "test sacreBLEU" in capsys.readouterr().out
