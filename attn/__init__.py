@@ -41,6 +41,7 @@ from attn.scoring import AdditiveAttention, DotProductAttention, MultiplicativeA
 from attn.data import (TranslationData, Vocab, build_array, filter_pairs, load_translation_data,
                        read_tatoeba, split_pairs, synthetic_splits, tokenize)
 from attn.synthetic import Splits, SyntheticConfig
+from attn.grammar import is_english, is_french, is_translation, parse_line, why_not
 from attn.seq2seq import (BahdanauDecoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqDecoder, Seq2SeqEncoder,
                           build_model)
 from attn.train import History, TrainConfig, sequence_loss, teacher_forcing_inputs, train_seq2seq
@@ -93,6 +94,11 @@ __all__ = [
     "tokenize",
     "Splits",
     "SyntheticConfig",
+    "is_english",
+    "is_french",
+    "is_translation",
+    "parse_line",
+    "why_not",
     "BahdanauDecoder",
     "EncoderDecoder",
     "Seq2SeqConfig",

@@ -614,3 +614,17 @@ def test_gpt_config_names_the_bad_setting(kwargs, error, message):
     settings = {"vocab_size": 10, **kwargs}
     with pytest.raises(error, match=message):
         attn.GPTConfig(**settings)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: attn.why_not("il porte un sac .", "french"), TypeError, "got a str"),
+    (lambda: attn.why_not(None, "french"), TypeError, "got NoneType"),
+    (lambda: attn.why_not(["il", 3], "french"), TypeError, "int at index 1"),
+    (lambda: attn.why_not(["il"], "German"), ValueError, "language must be"),
+    (lambda: attn.is_english(b"he"), TypeError, "bytes"),
+    (lambda: attn.is_translation(["he"], "il"), TypeError, "french must be"),
+    (lambda: attn.parse_line(42), TypeError, "got int"),
+])
+def test_grammar_recogniser_refuses_what_is_not_a_list_of_str_tokens(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

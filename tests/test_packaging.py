@@ -108,8 +108,8 @@ def test_a_missing_declaration_would_be_found(monkeypatch):
 
 MECHANISMS = {"checks", "utils", "masking", "pooling", "scoring", "multihead", "position",
               "efficient", "kv_cache", "measure", "blocks", "interactive"}
-MODELS = {"seq2seq", "transformer", "train", "decode", "data", "synthetic", "gpt", "sampling",
-          "lm"}
+MODELS = {"seq2seq", "transformer", "train", "decode", "data", "synthetic", "grammar", "gpt",
+          "sampling", "lm"}
 
 
 def attn_imports(path: Path):
@@ -171,3 +171,11 @@ def test_the_gpt_model_knows_no_corpus_and_no_loop():
     """attn.gpt takes token ids: it builds on mechanisms only; sampling and lm build on it."""
     imported = {module for module, _ in attn_imports(ROOT / "attn" / "gpt.py")}
     assert imported <= MECHANISMS, imported - MECHANISMS
+
+
+def test_the_grammar_recogniser_reads_only_the_generators_word_lists():
+    """attn.grammar judges sentences by its own rules: from attn.synthetic it takes the lexicon
+    tables (upper-case names), never a function that builds sentences."""
+    imported = dict(attn_imports(ROOT / "attn" / "grammar.py"))
+    assert set(imported) == {"synthetic"}, imported
+    assert all(name.isupper() for name in imported["synthetic"]), imported["synthetic"]

@@ -2,7 +2,9 @@
 
 The checks parse the generated token lists with rules written here (determiners, endings, word
 order), independently of how the generator builds its sentences; only the word lists come from
-the module's lexicon tables.
+the module's lexicon tables. The same rules, as the recogniser the book uses to judge sampled
+sentences (attn.grammar), must accept every generated sentence and pair too: two readings of
+the grammar that agree on thousands of pairs.
 """
 
 import re
@@ -10,7 +12,7 @@ import time
 
 import pytest
 
-from attn import synthetic
+from attn import grammar, synthetic
 from attn.synthetic import SyntheticConfig, synthetic_splits
 
 SEEDS = (0, 1, 2)
@@ -115,6 +117,16 @@ def french_noun_phrases(clause, french_nouns, before, after):
             post = clause[i + 1] if i + 1 < len(clause) and clause[i + 1] in after else None
             phrases.append((clause[d - 1] if d else None, clause[d], pre, token, post))
     return phrases
+
+
+def test_the_recogniser_accepts_every_sentence_and_pair(pairs):
+    for english, french in pairs:
+        assert grammar.why_not(english, "english") is None, (english, grammar.why_not(english, "english"))
+        assert grammar.why_not(french, "french") is None, (french, grammar.why_not(french, "french"))
+        assert grammar.is_translation(english, french), (english, french)
+        line = english + ["="] + french
+        assert grammar.parse_line(line) == (english, french)
+    assert len(pairs) == 9000
 
 
 def test_no_indefinite_article_after_negation(pairs):
