@@ -42,9 +42,9 @@ from attn.checks import (check_bool, check_dropout, check_int, check_integer_ten
 from attn.kv_cache import KVCache
 from attn.masking import masked_softmax
 from attn.multihead import MultiHeadAttention, fused_attention, merge_heads, split_heads
-from attn.position import LearnedPositionalEmbedding, frequencies
+from attn.position import LearnedPositionalEmbedding, apply_rope
 
-__all__ = ["GPT", "GPTBlock", "GPTConfig", "GeluFFN", "num_parameters", "rotate_rows"]
+__all__ = ["GPT", "GPTBlock", "GPTConfig", "GeluFFN", "num_parameters"]
 
 
 @dataclass
@@ -113,26 +113,6 @@ class GeluFFN(PositionWiseFFN):
         return self.dense2(self.dropout(F.gelu(self.dense1(x))))  # (B, L, F) -> (B, L, E)
 
 
-def rotate_rows(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """:func:`attn.apply_rope` with positions of their own per batch row.
-
-    Args:
-        x: (B, H, L, D) queries or keys, D even.
-        positions: (B, L) integer positions (left-padded rows start later).
-        base: as in :func:`attn.apply_rope`.
-
-    Returns:
-        (B, H, L, D): row b equals ``apply_rope(x[b], positions[b], base)``.
-    """
-    theta = positions.to(torch.float64)[..., None] * frequencies(x.shape[-1], base,
-                                                                 torch.float64)  # (B, L, D/2)
-    cos = torch.cos(theta).to(x.dtype)[:, None]  # (B, 1, L, D/2): every head alike
-    sin = torch.sin(theta).to(x.dtype)[:, None]
-    even, odd = x[..., 0::2], x[..., 1::2]  # (B, H, L, D/2) each
-    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)
-    return rotated.flatten(-2)  # (B, H, L, D/2, 2) -> (B, H, L, D), pairs interleaved back
-
-
 class GPTBlock(nn.Module):
     """Pre-norm causal self-attention and a GELU FFN, each with a residual connection.
 
@@ -192,7 +172,7 @@ class GPTBlock(nn.Module):
         v = split_heads(mha.W_v(h), mha.num_heads)  # (B, H, L, D)
         if rope is not None:
             positions, base = rope
-            q, k = rotate_rows(q, positions, base), rotate_rows(k, positions, base)
+            q, k = apply_rope(q, positions, base), apply_rope(k, positions, base)
         past = 0 if cache is None else len(cache)
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H, T + L, D)

@@ -173,8 +173,9 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     Args:
         x: queries or keys, float tensor (..., L, D) with D even, for example
             (B, L, D) or (B, H, L, D) after splitting heads.
-        positions: optional int tensor (L,), the position of each token;
-            defaults to 0, 1, ..., L-1.
+        positions: optional int tensor (L,), the position of each token,
+            or (B, L): positions of each batch row's own (left-padded rows start
+            later), with B = x.shape[0]; defaults to 0, 1, ..., L-1.
         base: the wavelength scale, as in :func:`sinusoidal_encoding`.
 
     Returns:
@@ -190,10 +191,16 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     if positions is None:
         positions = torch.arange(length, device=x.device)
     check_integer_tensor("positions", positions)
-    if tuple(positions.shape) != (length,):
-        raise ValueError(f"positions must have shape (L,) = ({length},), got {tuple(positions.shape)}")
-    theta = positions.to(torch.float64)[:, None] * frequencies(dim, base, torch.float64)  # (L, D/2)
-    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)  # (L, D/2)
+    per_row = positions.dim() == 2 and x.dim() >= 3
+    if tuple(positions.shape) != (length,) and not (
+            per_row and tuple(positions.shape) == (x.shape[0], length)):
+        wanted = f"(L,) = ({length},)" + (f" or (B, L) = ({x.shape[0]}, {length})"
+                                          if x.dim() >= 3 else "")
+        raise ValueError(f"positions must have shape {wanted}, got {tuple(positions.shape)}")
+    theta = positions.to(torch.float64)[..., None] * frequencies(dim, base, torch.float64)
+    if per_row:  # (B, L, D/2) -> (B, 1, ..., 1, L, D/2): every head alike
+        theta = theta.reshape(x.shape[0], *[1] * (x.dim() - 3), length, dim // 2)
+    cos, sin = torch.cos(theta).to(x.dtype), torch.sin(theta).to(x.dtype)  # (..., L, D/2)
     even, odd = x[..., 0::2], x[..., 1::2]  # (..., L, D/2) each
     rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)  # (..., L, D/2, 2)
     return rotated.flatten(-2)  # interleave back: (..., L, D)

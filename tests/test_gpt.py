@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import attn
-from attn.gpt import GPT, GPTBlock, GPTConfig, num_parameters, rotate_rows
+from attn.gpt import GPT, GPTBlock, GPTConfig, num_parameters
 from attn.kv_cache import KVCache
 from attn.sampling import generate
 
@@ -132,12 +132,15 @@ def test_learned_and_rotary_positions_make_order_matter(positions):
     assert not torch.allclose(logits, swapped, atol=1e-3)
 
 
-def test_rotate_rows_applies_rope_with_each_rows_positions():
-    x = torch.randn(3, 2, 5, 6)
+def test_apply_rope_with_each_rows_positions():
+    """Positions (B, L): row b is rotated as apply_rope does with positions[b]."""
     positions = torch.tensor([[0, 1, 2, 3, 4], [0, 0, 0, 1, 2], [7, 8, 9, 10, 11]])
-    rotated = rotate_rows(x, positions)
-    for b in range(3):
-        torch.testing.assert_close(rotated[b], attn.apply_rope(x[b], positions[b]))
+    for x in (torch.randn(3, 2, 5, 6), torch.randn(3, 5, 6)):  # (B, H, L, D), (B, L, D)
+        rotated = attn.apply_rope(x, positions)
+        for b in range(3):
+            torch.testing.assert_close(rotated[b], attn.apply_rope(x[b], positions[b]))
+    with pytest.raises(ValueError, match=r"\(B, L\) = \(3, 5\)"):
+        attn.apply_rope(torch.randn(3, 5, 6), positions[:2])
 
 
 def test_rope_scores_depend_on_relative_position_only():
