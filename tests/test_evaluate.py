@@ -12,12 +12,7 @@ from attn.evaluate import (BleuCurve, adjective_crossings, bleu_by_length, cross
                            output_shapes, seed_statistics, update_times_ms)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_transformer(seed=0, **kw):

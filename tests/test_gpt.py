@@ -14,13 +14,7 @@ E, H, F = 12, 3, 20
 POSITIONS = ["learned", "rope"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run faster on one thread (and the suite shares two cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def randomize(module: nn.Module, seed: int = 0, scale: float = 0.3) -> None:

@@ -14,12 +14,7 @@ PAIRS = [(["i", "watch", "a", "dog", "."], ["je", "regarde", "un", "chien", "."]
          (["she", "pulls", "my", "bag", "."], ["elle", "tire", "mon", "sac", "."])]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_lines_of_words_and_of_characters():

@@ -10,13 +10,7 @@ from attn.sampling import (apply_temperature, generate, sample_next, top_k_filte
                            top_p_filter)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run faster on one thread (and the suite shares two cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def random_logits(batch=4, vocab=30, seed=0):

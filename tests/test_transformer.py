@@ -13,13 +13,7 @@ from attn.transformer import (AddNorm, PositionWiseFFN, Transformer, Transformer
 E, H, F = 12, 3, 20
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run faster on one thread (and the suite shares two cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def copy_attention(ours: attn.MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
