@@ -20,7 +20,6 @@ size.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import torch
@@ -31,8 +30,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from attn.checks import check_bool, check_int, check_integer_tensor, check_tensor
 from attn.data import BucketBatchSampler, Vocab, check_sentences
 from attn.sampling import generate
-from attn.train import History, TrainConfig, scheduled_rate
-from attn.utils import model_device, progress
+from attn.train import History, TrainConfig, run_updates
+from attn.utils import model_device
 
 __all__ = ["IGNORE_INDEX", "SEPARATOR", "evaluate_lm", "lm_arrays", "lm_loader", "lm_loss",
            "prompt_tokens", "train_lm", "translate_lm", "translation_lines"]
@@ -215,63 +214,11 @@ def train_lm(model: nn.Module, train_iter, config: TrainConfig | None = None,
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     config.validate()
-    try:
-        total = config.num_epochs * len(train_iter)
-    except TypeError:
-        raise TypeError(f"train_iter must have a length (a DataLoader or a list of batches), "
-                        f"got {type(train_iter).__name__}") from None
-    if total == 0:
-        raise ValueError("train_iter is empty: it holds no batch")
-    total = min(total, config.max_updates) if config.max_updates else total
-    torch.manual_seed(config.seed)
     device = model_device(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history = History()
-
-    def set_rate(update: int, elapsed: float) -> None:
-        for group in optimizer.param_groups:
-            group["lr"] = scheduled_rate(config, update + 1, total, elapsed)
-
-    set_rate(0, 0.0)
-    bar = progress(total=None if config.max_seconds else total, desc="training",
-                   disable=not config.progress)
-    start, update, stop = time.perf_counter(), 0, ""
-    for epoch in range(config.num_epochs):
-        model.train()
-        sampler = getattr(train_iter, "batch_sampler", None)
-        if hasattr(sampler, "set_epoch"):  # the same batches in the same order on every run
-            sampler.set_epoch(epoch)
-        for batch in train_iter:
-            loss, _ = _batch_loss(model, batch, device, config.label_smoothing)
-            optimizer.zero_grad()
-            loss.backward()
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            update += 1
-            history.updates.append(update)
-            history.losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{history.losses[-1]:.3f}")
-            if callback is not None:
-                callback(update)
-            elapsed = time.perf_counter() - start
-            set_rate(update, elapsed)
-            if update == total:
-                stop = "max_updates" if config.max_updates == update else "epochs"
-            elif config.max_seconds is not None and elapsed >= config.max_seconds:
-                stop = "max_seconds"
-            if stop:
-                break
-        if valid_iter is not None:
-            history.valid_losses.append(evaluate_lm(model, valid_iter))
-        if stop:
-            break
-    history.stopped_by = stop or "epochs"
-    bar.close()
-    model.eval()
-    history.seconds = time.perf_counter() - start
-    return history
+    valid_loss = None if valid_iter is None else lambda: evaluate_lm(model, valid_iter)
+    return run_updates(model, train_iter, config,
+                       lambda batch: _batch_loss(model, batch, device, config.label_smoothing)[0],
+                       valid_loss, callback)
 
 
 def translate_lm(model, vocab: Vocab, sentences, level: str = "word", batch_size: int = 256,

@@ -273,12 +273,38 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
     config.validate()  # again: its fields may have been changed since it was made
     if not _is_int(bos) or bos < 0:
         raise ValueError(f"bos must be a non-negative int (a target token id), got {bos!r}")
-    total = config.num_epochs * _num_batches(train_iter, "train_iter")
-    total = min(total, config.max_updates) if config.max_updates else total
     if valid_iter is not None:
         _num_batches(valid_iter, "valid_iter")  # fail now, not after the first epoch
-    torch.manual_seed(config.seed)
     device = model_device(model)
+    valid_loss = None if valid_iter is None else lambda: evaluate_loss(model, valid_iter, bos)
+    return run_updates(model, train_iter, config,
+                       lambda batch: _batch_loss(model, batch, bos, device,
+                                                 config.label_smoothing)[0],
+                       valid_loss, callback)
+
+
+def run_updates(model: nn.Module, train_iter, config: TrainConfig, batch_loss,
+                valid_loss=None, callback=None) -> History:
+    """The update loop that :func:`train_seq2seq` and :func:`attn.train_lm` share.
+
+    Args:
+        model: the module to train (put in training mode for each epoch, in eval
+            mode at the end).
+        train_iter: batches with a length; a batch sampler with ``set_epoch`` is
+            told the epoch.
+        config: a validated :class:`TrainConfig`.
+        batch_loss: ``batch_loss(batch)`` -> the scalar training loss of one batch.
+        valid_loss: optional ``valid_loss()`` -> float, recorded after each epoch
+            and at the end.
+        callback: optional function called with the update number after each update.
+
+    Returns:
+        The :class:`History`, stopped at the first of ``num_epochs``,
+        ``max_updates`` and ``max_seconds``.
+    """
+    total = config.num_epochs * _num_batches(train_iter, "train_iter")
+    total = min(total, config.max_updates) if config.max_updates else total
+    torch.manual_seed(config.seed)
     history = History()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
@@ -298,7 +324,7 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
         if hasattr(sampler, "set_epoch"):  # same batches in the same order on every run
             sampler.set_epoch(epoch)
         for batch in train_iter:
-            loss, _ = _batch_loss(model, batch, bos, device, config.label_smoothing)
+            loss = batch_loss(batch)
             optimizer.zero_grad()
             loss.backward()
             if config.grad_clip > 0:
@@ -322,8 +348,8 @@ def train_seq2seq(model: nn.Module, train_iter, bos: int, config: TrainConfig | 
         if update == 0:
             bar.close()
             raise ValueError("train_iter yielded no batch although its length is not 0")
-        if valid_iter is not None:
-            history.valid_losses.append(evaluate_loss(model, valid_iter, bos))
+        if valid_loss is not None:
+            history.valid_losses.append(valid_loss())
         if stop:
             break
     history.stopped_by = stop or "epochs"
