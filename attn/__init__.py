@@ -42,6 +42,8 @@ from attn.data import (TranslationData, Vocab, build_array, filter_pairs, load_t
                        read_tatoeba, split_pairs, synthetic_splits, tokenize)
 from attn.synthetic import Splits, SyntheticConfig
 from attn.grammar import is_english, is_french, is_translation, parse_line, why_not
+from attn.subword import (BPE, count_words, join_pieces, learn_merges, learn_merges_fast,
+                          segment_word)
 from attn.seq2seq import (BahdanauDecoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqDecoder, Seq2SeqEncoder,
                           build_model)
 from attn.train import History, TrainConfig, sequence_loss, teacher_forcing_inputs, train_seq2seq
@@ -99,6 +101,12 @@ __all__ = [
     "is_translation",
     "parse_line",
     "why_not",
+    "BPE",
+    "count_words",
+    "join_pieces",
+    "learn_merges",
+    "learn_merges_fast",
+    "segment_word",
     "BahdanauDecoder",
     "EncoderDecoder",
     "Seq2SeqConfig",

@@ -6,6 +6,8 @@ expected, never an error from deep inside torch, a silently wrong result or NaN
 from finite input.
 """
 
+import collections
+
 import numpy as np
 import pytest
 import torch
@@ -628,3 +630,58 @@ def test_gpt_config_names_the_bad_setting(kwargs, error, message):
 def test_grammar_recogniser_refuses_what_is_not_a_list_of_str_tokens(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# --- Byte-pair encoding (attn.subword) --------------------------------------------------------
+
+COUNTS = {"low": 5, "lower": 2}
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: attn.learn_merges({}, 10), ValueError, "word_counts is empty"),
+    (lambda: attn.BPE.learn(collections.Counter(), 10), ValueError, "word_counts is empty"),
+    (lambda: attn.learn_merges(COUNTS, -1), ValueError, "num_merges must be an int >= 0, got -1"),
+    (lambda: attn.learn_merges(COUNTS, 2.0), TypeError, "num_merges must be an int >= 0"),
+    (lambda: attn.learn_merges(COUNTS, True), TypeError, "num_merges must be an int >= 0"),
+    (lambda: attn.learn_merges([["low"]], 2), TypeError, "count_words"),
+    (lambda: attn.learn_merges("low lower", 2), TypeError, "got str"),
+    (lambda: attn.learn_merges({3: 1}, 2), TypeError, "every word of word_counts must be a str"),
+    (lambda: attn.learn_merges({"": 1}, 2), ValueError, "must not be empty"),
+    (lambda: attn.learn_merges({"a</w>b": 1}, 2), ValueError, "end-of-word marker '</w>'"),
+    (lambda: attn.learn_merges({"low": 0}, 2), ValueError, "the count of 'low' must be a positive int"),
+    (lambda: attn.learn_merges({"low": 1.5}, 2), TypeError, "the count of 'low' must be"),
+    (lambda: attn.learn_merges_fast({}, 2), ValueError, "word_counts is empty"),
+    (lambda: attn.learn_merges_fast(COUNTS, -3), ValueError, "num_merges must be"),
+    (lambda: attn.count_words("low lower"), TypeError, "got a str"),
+    (lambda: attn.count_words(["low lower"]), TypeError, "each sentence must be a list of words"),
+    (lambda: attn.count_words([["low", None]]), TypeError, "word must be a str, got None"),
+])
+def test_bpe_learning_refuses_what_is_not_word_counts_and_a_count_of_merges(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda bpe: bpe.segment(42), TypeError, "word must be a str, got 42"),
+    (lambda bpe: bpe.segment(""), ValueError, "word must not be empty"),
+    (lambda bpe: bpe.segment("lo</w>w"), ValueError, "end-of-word marker"),
+    (lambda bpe: bpe.encode("low lower"), TypeError, "use attn.tokenize"),
+    (lambda bpe: bpe.encode(["low", b"er"]), TypeError, "word must be a str, got b'er'"),
+    (lambda bpe: bpe.decode("low</w>"), TypeError, "pieces must be a list of str, got a str"),
+    (lambda bpe: bpe.decode(["lo", 3]), TypeError, "every piece must be a str, got 3"),
+    (lambda bpe: attn.BPE([("a", "b", "c")]), ValueError, "every merge must be a pair"),
+    (lambda bpe: attn.BPE([("a", "")]), ValueError, "every merge must be a pair of non-empty str"),
+    (lambda bpe: attn.segment_word(None, bpe.ranks), TypeError, "word must be a str, got None"),
+])
+def test_bpe_segmentation_refuses_what_is_not_a_word_or_a_list_of_pieces(call, error, message):
+    bpe = attn.BPE.learn(COUNTS, 3)
+    with pytest.raises(error, match=message):
+        call(bpe)
+
+
+def test_bpe_results_for_edge_input_are_the_documented_ones():
+    bpe = attn.BPE.learn(COUNTS, 0)  # zero merges: characters
+    assert bpe.merges == [] and bpe.segment("low") == ["l", "o", "w</w>"]
+    assert len(attn.learn_merges(COUNTS, 10**6)) < 10  # stops when every word is one symbol
+    assert bpe.encode([]) == [] and bpe.decode([]) == []
+    assert bpe.segment("z") == ["z</w>"] and "z</w>" not in bpe.vocab  # unseen: its own piece

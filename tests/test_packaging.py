@@ -109,7 +109,7 @@ def test_a_missing_declaration_would_be_found(monkeypatch):
 MECHANISMS = {"checks", "utils", "masking", "pooling", "scoring", "multihead", "position",
               "efficient", "kv_cache", "measure", "blocks", "interactive"}
 MODELS = {"seq2seq", "transformer", "train", "decode", "data", "synthetic", "grammar", "gpt",
-          "sampling", "lm"}
+          "sampling", "lm", "subword"}
 
 
 def attn_imports(path: Path):
@@ -179,3 +179,17 @@ def test_the_grammar_recogniser_reads_only_the_generators_word_lists():
     imported = dict(attn_imports(ROOT / "attn" / "grammar.py"))
     assert set(imported) == {"synthetic"}, imported
     assert all(name.isupper() for name in imported["synthetic"]), imported["synthetic"]
+
+
+def test_byte_pair_encoding_knows_no_model():
+    """attn.subword works on words and their counts: of the package it uses only attn.checks."""
+    imported = {module for module, _ in attn_imports(ROOT / "attn" / "subword.py")}
+    assert imported <= {"checks"}, imported
+
+
+def test_the_optional_tokenizers_import_is_guarded():
+    """attn.subword imports Hugging Face tokenizers only inside try/except ImportError, so the
+    package installs and imports without it (the scan leaves guarded imports out)."""
+    source = (ROOT / "attn" / "subword.py").read_text()
+    assert "from tokenizers import" in source
+    assert not any(module == "tokenizers" for module, _, _ in imports(ROOT / "attn" / "subword.py"))
