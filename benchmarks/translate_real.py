@@ -3,6 +3,7 @@
     python benchmarks/translate_real.py --data PATH/fra.txt --budget-s 150 --model bahdanau
     python benchmarks/translate_real.py --model transformer   # attn.Transformer, with its defaults
     python benchmarks/translate_real.py --model gpt   # a decoder-only attn.GPT, with its defaults
+    python benchmarks/translate_real.py --tokens bpe --merges 4000   # subword units
     python benchmarks/translate_real.py --quick            # seconds; what pytest runs
     python benchmarks/translate_real.py --report runs.jsonl > benchmarks/results.md
 
@@ -34,6 +35,18 @@ by length) and translates by greedy continuation of ``<bos> english =``
 (``attn.translate_lm``), never writing ``<unk>`` unless ``--allow-unk``. Its output
 is scored against the same references with the same sacreBLEU settings.
 
+With ``--tokens bpe`` the models read and write byte-pair-encoding pieces
+(``attn.BPE``, Sennrich et al. 2016) instead of words: ``--merges`` merges learned for
+each language on its side of the training split only (English and French keep
+separate vocabularies, as the word-level models do; no validation or test sentence is
+read). The split, the length filter (in words) and the references are those of the
+word-level rows; every sentence is encoded into pieces for training and decoding, and
+the outputs are joined back into words before sacreBLEU, with the same settings. The
+piece vocabularies hold every training piece (``--max-vocab`` is not applied to
+them); ``--max-vocab`` still defines the word vocabulary that tells the failure
+analysis which test sentences hold an unknown English word, so those groups are the
+same sentences in word and subword rows.
+
 A time budget measures the machine as much as the model: run it with nothing else on
 the cores. OpenMP's default lets waiting threads spin, which is what a quiet machine
 wants (measured on the slower machine of ``results.md``: 10.9 updates/s for the
@@ -52,6 +65,7 @@ import platform
 import statistics
 import sys
 import time
+from typing import NamedTuple
 from pathlib import Path
 
 import torch
@@ -128,19 +142,32 @@ def run(args) -> dict:
         splits.test = splits.valid
     if args.max_test is not None:
         splits.test = splits.test[:args.max_test]
-    data = attn.load_translation_data(splits, batch_size=args.batch_size, num_steps=args.max_len + 1,
-                                      min_freq=args.min_freq, max_size=args.max_vocab, seed=args.seed)
-    test_refs = [tgt for _, tgt in splits.test]
+    words = attn.Vocab([src for src, _ in splits.train], args.min_freq, args.max_vocab)
+    subwords = learn_subwords(splits.train, args.merges) if args.tokens == "bpe" else None
+    units = encode_splits(splits, subwords)  # what the models read and write: words or pieces
+    # the length filter counts words; pieces: the longest training sentence (a longer test
+    # source is cut to it, as attn.translate cuts every source to num_steps)
+    max_units = args.max_len if subwords is None else max(len(s) for p in units.train for s in p)
+    data = attn.load_translation_data(units, batch_size=args.batch_size, num_steps=max_units + 1,
+                                      min_freq=args.min_freq, seed=args.seed,
+                                      max_size=args.max_vocab if subwords is None else None)
+    if args.context_len is None:  # the gpt: a prompt and up to 2 max_units + 2 output tokens
+        args.context_len = 3 * max_units + 4
+    test_refs = [tgt for _, tgt in units.test]
     unk_share = sum(data.tgt_vocab[t] == data.tgt_vocab.unk for r in test_refs for t in r)
     unk_share /= sum(map(len, test_refs))
+    unit = "words" if subwords is None else "pieces"
+    per_sentence = [statistics.mean(len(p[side]) for p in units.train) for side in (0, 1)]
     print(f"pairs {len(pairs)}, after the length filter: train {len(splits.train)}, "
-          f"valid {len(splits.valid)}, test {len(splits.test)}; vocabulary (en, fr) "
-          f"{len(data.src_vocab)}, {len(data.tgt_vocab)}; <unk> in test references {unk_share:.1%}; "
-          f"read in {time.perf_counter() - start:.1f} s", flush=True)
+          f"valid {len(splits.valid)}, test {len(splits.test)}; vocabulary of {unit} (en, fr) "
+          f"{len(data.src_vocab)}, {len(data.tgt_vocab)}; {unit} per training sentence "
+          f"(en, fr) {per_sentence[0]:.1f}, {per_sentence[1]:.1f}; <unk> in test references "
+          f"{unk_share:.1%}; read in {time.perf_counter() - start:.1f} s", flush=True)
 
+    corpus = Corpus(splits, units, data, subwords, words, unk_share, max_units, per_sentence)
     torch.manual_seed(args.seed)
     if args.model == "gpt":
-        return run_gpt(args, splits, data, unk_share)
+        return run_gpt(args, corpus)
     if args.model == "transformer":
         model = attn.build_transformer(attn.TransformerConfig(
             len(data.src_vocab), len(data.tgt_vocab), num_hiddens=args.num_hiddens,
@@ -149,7 +176,40 @@ def run(args) -> dict:
     else:
         model = rnn_model(args, data)
     history = attn.train_seq2seq(model, data.train_iter, data.tgt_vocab.bos, train_config(args))
-    return evaluate(args, splits, data, model, history, unk_share)
+
+    def translate(sources):
+        return attn.translate(model, sources, data.src_vocab, data.tgt_vocab, data.num_steps,
+                              max_len=2 * corpus.max_units + 2, allow_unk=args.allow_unk)[0]
+
+    return evaluate(args, corpus, history, translate)
+
+
+class Corpus(NamedTuple):
+    """What a run reads: the word splits, the units the model sees, and their vocabularies."""
+
+    splits: attn.Splits  # sentences as words: the references and the failure analysis read these
+    units: attn.Splits  # the same sentences as the model's units: words, or BPE pieces
+    data: attn.TranslationData  # vocabularies and loaders of the units
+    subwords: tuple | None  # (English BPE, French BPE), or None for words
+    words: attn.Vocab  # the English word vocabulary that tells which sentences hold unknown words
+    unk_share: float  # share of <unk> in the test references, in units
+    max_units: int  # the longest sentence, in units
+    per_sentence: list  # mean units per training sentence, English and French
+
+
+def learn_subwords(train, merges: int) -> tuple:
+    """One BPE per language, learned from its side of the training pairs only."""
+    return tuple(attn.BPE.learn(attn.count_words(pair[side] for pair in train), merges)
+                 for side in (0, 1))
+
+
+def encode_splits(splits, subwords) -> attn.Splits:
+    """The splits with every sentence cut into pieces (None: the splits themselves)."""
+    if subwords is None:
+        return splits
+    en, fr = subwords
+    return attn.Splits(*([(en.encode(src), fr.encode(tgt)) for src, tgt in part]
+                         for part in (splits.train, splits.valid, splits.test)))
 
 
 def train_config(args) -> attn.TrainConfig:
@@ -187,12 +247,13 @@ class NoUnk(torch.nn.Module):
         return logits
 
 
-def run_gpt(args, splits, data, unk_share) -> dict:
+def run_gpt(args, corpus) -> dict:
     """Train a decoder-only attn.GPT on "english = french" lines, loss on the French only."""
+    data = corpus.data
     vocab = gpt_vocab(data)
-    train = [p for p in splits.train if attn.lm.SEPARATOR not in p[0]]  # "=" marks the French
+    train = [p for p in corpus.units.train if attn.lm.SEPARATOR not in p[0]]  # "=" marks the French
     inputs, targets = attn.lm_arrays(attn.translation_lines(train), vocab,
-                                     2 * args.max_len + 2, target_only=True)
+                                     2 * corpus.max_units + 2, target_only=True)
     loader = attn.lm_loader(inputs, targets, batch_size=args.batch_size, seed=args.seed,
                             bucket=True)
     config = attn.GPTConfig(len(vocab), context_len=args.context_len, num_layers=args.num_layers,
@@ -206,9 +267,9 @@ def run_gpt(args, splits, data, unk_share) -> dict:
     decoder = model if args.allow_unk else NoUnk(model, vocab.unk)
 
     def translate(sources):
-        return attn.translate_lm(decoder, vocab, sources, max_len=2 * args.max_len + 2)
+        return attn.translate_lm(decoder, vocab, sources, max_len=2 * corpus.max_units + 2)
 
-    record = evaluate(args, splits, data, model, history, unk_share, translate)
+    record = evaluate(args, corpus, history, translate)
     return {**record, "lm_vocab": len(vocab), "parameters": attn.num_parameters(config)}
 
 
@@ -221,12 +282,14 @@ def rnn_model(args, data):
     return attn.build_model(config).to(attn.get_device())
 
 
-def evaluate(args, splits, data, model, history, unk_share, translate=None) -> dict:
+def evaluate(args, corpus, history, translate) -> dict:
     """Greedy-decode the test split, print BLEU and samples, return the run's record.
 
-    ``translate``: None (an encoder-decoder, ``attn.translate``) or a function from
-    English token lists to French token lists.
+    ``translate``: a function from English sentences to French ones, in the model's
+    units (words or pieces). Pieces are joined back into words before scoring: the
+    references, the sacreBLEU settings and the failure analysis are those of words.
     """
+    splits, data = corpus.splits, corpus.data
     test_refs = [tgt for _, tgt in splits.test]
     updates = len(history.losses)
     print(f"trained {updates} updates in {history.seconds:.1f} s ({updates / history.seconds:.1f}/s), "
@@ -237,11 +300,11 @@ def evaluate(args, splits, data, model, history, unk_share, translate=None) -> d
     for src, tgt in splits.test:
         references.setdefault(tuple(src), []).append(tgt)
     sources = [list(src) for src in references]
-    if translate is None:
-        outputs, _ = attn.translate(model, sources, data.src_vocab, data.tgt_vocab, data.num_steps,
-                                    max_len=2 * args.max_len + 2, allow_unk=args.allow_unk)
-    else:
+    if corpus.subwords is None:
         outputs = translate(sources)
+    else:
+        en, fr = corpus.subwords
+        outputs = [fr.decode(out) for out in translate([en.encode(src) for src in sources])]
     decode_s = time.perf_counter() - start
     output_of = {tuple(src): out for src, out in zip(sources, outputs)}
     bleu = attn.sacrebleu_corpus([output_of[tuple(src)] for src, _ in splits.test], test_refs)
@@ -252,7 +315,7 @@ def evaluate(args, splits, data, model, history, unk_share, translate=None) -> d
     for i in range(0, len(sources), max(1, len(sources) // 5))[:5]:
         print(f"  {' '.join(sources[i])}\n    -> {' '.join(outputs[i])}\n    references: "
               + " | ".join(" ".join(r) for r in references[tuple(sources[i])]))
-    analysis = where_it_fails(sources, outputs, list(references.values()), data.src_vocab)
+    analysis = where_it_fails(sources, outputs, list(references.values()), corpus.words)
     print(f"exact translations {analysis['exact']:.1%}; BLEU by English length "
           + ", ".join(f"{k}: {v['bleu']:.1f} ({v['sentences']})" for k, v in analysis["by_length"].items()
                       if v["bleu"] is not None)
@@ -263,12 +326,10 @@ def evaluate(args, splits, data, model, history, unk_share, translate=None) -> d
             "bleu_multi_ref": bleu_multi, "test_sentences": len(sources), "analysis": analysis,
             "updates": updates, "updates_per_s": updates / history.seconds, "decode_s": decode_s,
             "train_pairs": len(splits.train), "test_pairs": len(splits.test),
-            "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": unk_share,
-            "settings": settings(args) if args.model in ("transformer", "gpt") else
-                        {k: getattr(args, k) for k in ("max_len", "min_freq", "max_vocab", "batch_size",
-                                                       "embed_size", "num_hiddens", "attention_hiddens", "output_hiddens",
-                                                       "bidirectional", "num_layers",
-                                                       "dropout", "lr", "label_smoothing", "threads", "allow_unk")},
+            "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": corpus.unk_share,
+            "tokens": args.tokens, "merges": args.merges if args.tokens == "bpe" else None,
+            "units_per_sentence": corpus.per_sentence,
+            "settings": settings(args),
             "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, "
                        f"{torch.get_num_threads()} threads, torch {torch.__version__}"}
 
@@ -284,19 +345,35 @@ def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or "CPU"
 
 
+RNN_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "embed_size", "num_hiddens",
+                "attention_hiddens", "output_hiddens", "bidirectional", "num_layers", "dropout", "lr",
+                "label_smoothing", "threads", "allow_unk", "tokens", "merges")
+
+
 TRANSFORMER_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "num_hiddens", "num_heads",
                         "ffn_hiddens", "num_layers", "norm_first", "dropout", "lr", "warmup",
-                        "label_smoothing", "threads", "allow_unk")
+                        "label_smoothing", "threads", "allow_unk", "tokens", "merges")
 
 
 GPT_SETTINGS = ("max_len", "min_freq", "max_vocab", "batch_size", "num_hiddens", "num_heads",
                 "ffn_hiddens", "num_layers", "context_len", "dropout", "lr", "warmup",
-                "label_smoothing", "threads", "allow_unk")
+                "label_smoothing", "threads", "allow_unk", "tokens", "merges")
 
 
 def settings(args) -> dict:
-    """The settings of a Transformer or GPT run, as its JSON record keeps them."""
-    return {k: getattr(args, k) for k in (GPT_SETTINGS if args.model == "gpt" else TRANSFORMER_SETTINGS)}
+    """The settings of a run, as its JSON record keeps them (``merges`` is None for words)."""
+    names = {"gpt": GPT_SETTINGS, "transformer": TRANSFORMER_SETTINGS}.get(args.model, RNN_SETTINGS)
+    values = {k: getattr(args, k) for k in names}
+    if values["tokens"] == "word":
+        values["merges"] = None
+    return values
+
+
+def tokens_of(record) -> str:
+    """What a run's model read and wrote, for the report: "words" or "BPE, N merges"."""
+    if record.get("tokens", "word") == "word":  # records made before --tokens read words
+        return "words"
+    return f"BPE, {record['merges']} merges"
 
 
 def report(path: Path) -> str:
@@ -304,36 +381,44 @@ def report(path: Path) -> str:
     runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     groups = {}
     for r in runs:
-        groups.setdefault((r["model"], r["budget_s"]), []).append(r)
+        groups.setdefault((r["model"], tokens_of(r), r["budget_s"]), []).append(r)
     def spread(values):
         sd = statistics.stdev(values) if len(values) > 1 else math.nan
         return f"{statistics.mean(values):.1f} ± {sd:.1f} ({', '.join(f'{v:.1f}' for v in values)})"
 
-    lines = ["| model | budget (s) | seeds | sacreBLEU, test pairs (1 reference) | "
+    lines = ["| model | tokens | budget (s) | seeds | sacreBLEU, test pairs (1 reference) | "
              "sacreBLEU, test sentences (all references) | updates | updates/s | decode (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for (model, budget), rs in groups.items():
-        lines.append(f"| {model} | {budget:g} | {len(rs)} | {spread([r['bleu'] for r in rs])} | "
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (model, tokens, budget), rs in groups.items():
+        lines.append(f"| {model} | {tokens} | {budget:g} | {len(rs)} | {spread([r['bleu'] for r in rs])} | "
                      f"{spread([r['bleu_multi_ref'] for r in rs])} | "
                      f"{statistics.mean(r['updates'] for r in rs):.0f} | "
                      f"{statistics.mean(r['updates_per_s'] for r in rs):.1f} | "
                      f"{statistics.mean(r['decode_s'] for r in rs):.1f} |")
     first = runs[0]
-    for model in dict.fromkeys(r["model"] for r in runs):  # a model with other settings: its own line
-        first_of = next(r for r in runs if r["model"] == model)
-        if first_of["settings"] != first["settings"]:
-            lines += ["", f"Settings of {model}: {json.dumps(first_of['settings'])}."]
+    for model, tokens in dict.fromkeys((r["model"], tokens_of(r)) for r in runs):
+        first_of = next(r for r in runs if (r["model"], tokens_of(r)) == (model, tokens))
+        if first_of["settings"] != first["settings"]:  # a model with other settings: its own line
+            name = model if tokens == "words" else f"{model} ({tokens})"
+            lines += ["", f"Settings of {name}: {json.dumps(first_of['settings'])}."]
     lines += ["", f"Settings: {json.dumps(first['settings'])}; training pairs {first['train_pairs']}, "
               f"test pairs {first['test_pairs']} ({first['test_sentences']} sentences), vocabulary (en, fr) {first['src_vocab']}, "
               f"{first['tgt_vocab']}, <unk> in the test references {first['unk_share']:.1%}. "
               f"Machine: {first['machine']}."]
+    for tokens in dict.fromkeys(map(tokens_of, runs)):  # subwords: other vocabularies, longer lines
+        r = next(r for r in runs if tokens_of(r) == tokens)
+        if tokens != tokens_of(first) or "units_per_sentence" in r:
+            per = r.get("units_per_sentence")
+            lines += ["", f"With {tokens}: vocabulary (en, fr) {r['src_vocab']}, {r['tgt_vocab']}"
+                      + (f", {per[0]:.1f} and {per[1]:.1f} per training sentence" if per else "")
+                      + f", <unk> in the test references {r['unk_share']:.1%}."]
     return "\n".join(lines + failure_table(groups))
 
 
 def failure_table(groups) -> list[str]:
     """Markdown lines: the mean of each model's ``analysis`` over its seeds (none if absent)."""
     rows = []
-    for (model, budget), rs in groups.items():
+    for (model, tokens, budget), rs in groups.items():
         found = [r["analysis"] for r in rs if "analysis" in r]
         if not found:
             continue
@@ -343,13 +428,13 @@ def failure_table(groups) -> list[str]:
         cells = [mean(lambda a: 100 * a["exact"])]
         cells += [mean(lambda a, b=b: a["by_length"][b]["bleu"]) for b in found[0]["by_length"]]
         cells += [mean(lambda a: a["unknown_source"]["bleu"]), mean(lambda a: a["known_source"]["bleu"])]
-        rows.append(f"| {model} | {budget:g} | {len(found)} | " + " | ".join(cells) + " |")
+        rows.append(f"| {model} | {tokens} | {budget:g} | {len(found)} | " + " | ".join(cells) + " |")
     if not rows:
         return []
     first = next(r["analysis"] for rs in groups.values() for r in rs if "analysis" in r)
     buckets = list(first["by_length"])
     sizes = ", ".join(f"{b}: {first['by_length'][b]['sentences']}" for b in buckets)
-    head = ("| model | budget (s) | seeds | exact (%) | "
+    head = ("| model | tokens | budget (s) | seeds | exact (%) | "
             + " | ".join(f"BLEU, {b} tokens" for b in buckets)
             + " | BLEU, an English word unknown | BLEU, all words known |")
     return ["", "## Where the models fail", "",
@@ -358,7 +443,7 @@ def failure_table(groups) -> list[str]:
             "BLEU by English length, and BLEU of the sentences with and without an English word "
             f"outside the vocabulary. Sentences per group: {sizes}; with an unknown word "
             f"{first['unknown_source']['sentences']}, without {first['known_source']['sentences']}.",
-            "", head, "| --- " * (5 + len(buckets)) + "| --- |", *rows]
+            "", head, "| --- " * (6 + len(buckets)) + "| --- |", *rows]
 
 
 def parse(argv=None):
@@ -401,6 +486,11 @@ def parse(argv=None):
     parser.add_argument("--allow-unk", action="store_true", help="let the decoder write <unk>")
     parser.add_argument("--max-pairs", type=int, default=None, help="a random sample of the file")
     parser.add_argument("--max-test", type=int, default=None, help="decode only this many test pairs")
+    parser.add_argument("--tokens", choices=["word", "bpe"], default="word",
+                        help="what the models read and write: words, or byte-pair-encoding pieces "
+                        "learned on the training split for each language")
+    parser.add_argument("--merges", type=int, default=4000,
+                        help="with --tokens bpe: BPE merges per language (--quick: at most 300)")
     parser.add_argument("--quick", action="store_true", help="a few seconds on a sample, for tests")
     parser.add_argument("--report", type=Path, help="print the markdown table of a JSON-lines file")
     args = parser.parse_args(argv)
@@ -409,7 +499,9 @@ def parse(argv=None):
         args.lr = 5e-3 if transformer else 0.02
     if args.num_layers is None:
         args.num_layers = 4 if args.model == "gpt" else 2 if transformer else 1
-    if args.context_len is None:
+    if args.merges < 0:
+        parser.error(f"--merges must be >= 0, got {args.merges}")
+    if args.context_len is None and args.tokens == "word":  # with pieces: set from their lengths
         args.context_len = 3 * args.max_len + 4
     if args.warmup is None:
         args.warmup = 100 if transformer else 0
@@ -420,6 +512,7 @@ def parse(argv=None):
         args.budget_s, args.max_pairs, args.max_test = 3.0, 5000, 100
         args.embed_size, args.num_hiddens, args.max_vocab = 32, 64, 2000
         args.ffn_hiddens, args.warmup = 128, min(args.warmup, 10)
+        args.merges = min(args.merges, 300)
     return args
 
 

@@ -38,7 +38,7 @@ def test_the_report_gives_mean_and_spread_over_seeds(tmp_path):
     path.write_text("\n".join(json.dumps({**base, "seed": s, "bleu": b, "bleu_multi_ref": b + 10})
                               for s, b in enumerate([20, 22, 24])))
     table = translate_real.report(path)
-    assert ("| bahdanau | 150 | 3 | 22.0 ± 2.0 (20.0, 22.0, 24.0) | 32.0 ± 2.0 (30.0, 32.0, 34.0) "
+    assert ("| bahdanau | words | 150 | 3 | 22.0 ± 2.0 (20.0, 22.0, 24.0) | 32.0 ± 2.0 (30.0, 32.0, 34.0) "
             "| 100 | 2.0 | 1.0 |") in table
 
 
@@ -68,7 +68,7 @@ def test_the_report_gives_other_settings_of_a_model_their_own_line(tmp_path):
         {"model": "bahdanau", "settings": {"lr": 0.02}},
         {"model": "transformer", "settings": {"lr": 0.002, "num_heads": 4}})))
     table = translate_real.report(path)
-    assert '| transformer | 150 | 1 |' in table
+    assert '| transformer | words | 150 | 1 |' in table
     assert 'Settings of transformer: {"lr": 0.002, "num_heads": 4}.' in table
 
 
@@ -119,7 +119,7 @@ def test_the_report_averages_where_the_models_fail(tmp_path):
     path.write_text("\n".join(json.dumps({**base, "seed": s, "analysis": a}) for s, a in enumerate(
         [analysis(0.1, 20.0, 5.0), analysis(0.2, 30.0, 15.0)])))
     table = translate_real.report(path)
-    assert "| bahdanau | 150 | 2 | 15.0 | 25.0 | - | 10.0 | 40.0 |" in table
+    assert "| bahdanau | words | 150 | 2 | 15.0 | 25.0 | - | 10.0 | 40.0 |" in table
     assert "with an unknown word 1, without 2" in table
     path.write_text(json.dumps({**base, "seed": 0}))  # runs without an analysis: no table
     assert "Where the models fail" not in translate_real.report(path)
@@ -174,3 +174,99 @@ def test_quick_mode_trains_the_gpt_on_the_real_file(capsys):
     assert result["lm_vocab"] <= result["src_vocab"] + result["tgt_vocab"] - 4 + 1
     assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
     assert "test sacreBLEU" in capsys.readouterr().out
+
+
+# --- Subword units: --tokens bpe --merges N ---------------------------------------------------
+
+def test_tokens_are_words_unless_bpe_is_asked_for():
+    words, bpe = translate_real.parse([]), translate_real.parse(["--tokens", "bpe", "--merges", "500"])
+    assert (words.tokens, words.context_len) == ("word", 34)
+    assert (bpe.tokens, bpe.merges, bpe.context_len) == ("bpe", 500, None)  # set from the pieces
+    assert translate_real.parse(["--tokens", "bpe", "--quick"]).merges == 300
+    assert translate_real.settings(words)["merges"] is None  # words: no merges recorded
+    assert translate_real.settings(bpe)["tokens"] == "bpe" and translate_real.settings(bpe)["merges"] == 500
+    with pytest.raises(SystemExit):
+        translate_real.parse(["--tokens", "bpe", "--merges", "-1"])
+    with pytest.raises(SystemExit):
+        translate_real.parse(["--tokens", "chars"])
+
+
+def small_splits():
+    pairs = translate_real.attn.synthetic_splits(translate_real.attn.SyntheticConfig(
+        num_train=300, num_valid=10, num_test=20, seed=0))
+    return pairs
+
+
+def test_subwords_are_learned_on_the_training_split_of_each_language():
+    splits = small_splits()
+    splits.test = [(["zyzzyva"] * 3, ["zyzzyva"] * 3)] + splits.test  # a word only the test split has
+    en, fr = translate_real.learn_subwords(splits.train, 50)
+    assert en.merges == translate_real.attn.learn_merges(
+        translate_real.attn.count_words(s for s, _ in splits.train), 50)
+    assert fr.merges == translate_real.attn.learn_merges(
+        translate_real.attn.count_words(t for _, t in splits.train), 50)
+    assert len(en.segment("zyzzyva")) > 1  # never seen: in pieces
+    units = translate_real.encode_splits(splits, (en, fr))
+    for words, pieces in zip((splits.train, splits.valid, splits.test), (units.train, units.valid, units.test)):
+        assert [(en.decode(s), fr.decode(t)) for s, t in pieces] == words
+    assert translate_real.encode_splits(splits, None) is splits
+
+
+def test_outputs_in_pieces_are_joined_into_words_before_scoring(capsys):
+    """A model that writes each reference's pieces scores 100 against the word references."""
+    attn = translate_real.attn
+    splits = small_splits()
+    subwords = translate_real.learn_subwords(splits.train, 50)
+    units = translate_real.encode_splits(splits, subwords)
+    data = attn.load_translation_data(units, batch_size=8, num_steps=40, max_size=None)
+    words = attn.Vocab([s for s, _ in splits.train])
+    corpus = translate_real.Corpus(splits, units, data, subwords, words, 0.0, 39, [1.0, 1.0])
+    pieces_of = {tuple(s): t for s, t in units.test}
+
+    def translate(sources):  # sources arrive as pieces: answer with the reference's pieces
+        return [pieces_of[tuple(s)] for s in sources]
+
+    history = attn.History(losses=[1.0, 0.5], seconds=1.0)
+    args = translate_real.parse(["--tokens", "bpe", "--merges", "50"])
+    record = translate_real.evaluate(args, corpus, history, translate)
+    assert record["bleu"] == pytest.approx(100) and record["analysis"]["exact"] == 1.0
+    assert (record["tokens"], record["merges"]) == ("bpe", 50)
+    assert "</w>" not in capsys.readouterr().out  # the samples print words
+
+
+def test_the_report_gives_each_kind_of_tokens_its_own_rows(tmp_path):
+    base = {"model": "transformer", "budget_s": 150, "updates": 100, "updates_per_s": 2.0, "decode_s": 1.0,
+            "test_sentences": 2, "train_pairs": 10, "test_pairs": 2, "src_vocab": 5, "tgt_vocab": 6,
+            "unk_share": 0.01, "settings": {"lr": 0.005}, "machine": "x86_64", "bleu": 20,
+            "bleu_multi_ref": 30, "seed": 0}
+    bpe = {"tokens": "bpe", "merges": 4000, "src_vocab": 4050, "tgt_vocab": 4080, "unk_share": 0.0,
+           "units_per_sentence": [7.5, 8.25], "updates": 80, "bleu": 24,
+           "settings": {"lr": 0.005, "tokens": "bpe", "merges": 4000}}
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (base, {**base, **bpe})))  # the first: no tokens
+    table = translate_real.report(path)
+    assert "| transformer | words | 150 | 1 | 20.0 ± nan (20.0) |" in table
+    assert "| transformer | BPE, 4000 merges | 150 | 1 | 24.0 ± nan (24.0) | 30.0 ± nan (30.0) | 80 |" in table
+    assert "With BPE, 4000 merges: vocabulary (en, fr) 4050, 4080, 7.5 and 8.2 per training sentence" in table
+    assert 'Settings of transformer (BPE, 4000 merges): {"lr": 0.005, "tokens": "bpe"' in table
+
+
+@pytest.mark.skipif(not translate_real.DEFAULT_DATA.exists(), reason="the Tatoeba fra.txt is not here")
+@pytest.mark.parametrize("model", ["bahdanau", "transformer", "gpt"])
+def test_quick_mode_trains_on_bpe_pieces_and_scores_words(model, capsys, monkeypatch):
+    learned_on = []
+    learn = translate_real.learn_subwords
+    monkeypatch.setattr(translate_real, "learn_subwords",
+                        lambda train, merges: learned_on.append(len(train)) or learn(train, merges))
+    result = translate_real.main(["--quick", "--model", model, "--tokens", "bpe", "--seed", "1",
+                                  "--threads", "1", "--max-updates", "5"])
+    out = capsys.readouterr().out
+    assert learned_on == [result["train_pairs"]]  # the training split only
+    assert (result["tokens"], result["merges"], result["settings"]["merges"]) == ("bpe", 300, 300)
+    assert result["src_vocab"] < 2000 and result["tgt_vocab"] < 2000  # pieces, not the 2,000 words
+    assert result["units_per_sentence"][0] > 7  # longer than the 6.4 words of an English sentence
+    assert result["unk_share"] < 0.01  # pieces leave almost no reference token unknown
+    assert 0 <= result["bleu"] <= 100 and math.isfinite(result["bleu"])
+    samples = [line for line in out.splitlines() if line.startswith("    -> ")]
+    assert samples and not any("</w>" in line for line in samples)  # outputs joined into words
+    assert json.loads(out.strip().splitlines()[-1]) == result
