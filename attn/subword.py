@@ -1,4 +1,4 @@
-"""Byte-pair encoding (BPE): words cut into frequent pieces, so no word is unknown.
+"""Byte-pair encoding (BPE): words cut into frequent pieces, so that few words are unknown.
 
 Sennrich et al. (2016) start from characters and repeatedly merge the most
 frequent pair of adjacent symbols in a corpus of word counts. Each merge adds one
@@ -14,13 +14,17 @@ is spelt with a few pieces that training has seen.
 * :func:`segment_word` cuts a word as GPT-2 and Hugging Face ``tokenizers`` do:
   while some adjacent pair has a merge, merge every occurrence (left to right) of
   the pair that was learned first.
-* A character never seen in training stays a piece of its own; a vocabulary built
-  from the training pieces (:class:`attn.Vocab`) maps it to ``<unk>``.
+* A character never seen in training (or never at the end of a word, with the
+  marker) stays a piece of its own; a vocabulary built from the training pieces
+  (:class:`attn.Vocab`) maps it to ``<unk>``. (A ``tokenizers`` BPE model without
+  an unknown token drops such a piece instead.)
+* An empty corpus, a negative number of merges, an empty word or one holding the
+  marker are refused with a ValueError, what is not a str with a TypeError.
 
 :class:`BPE` holds the merges and gives ``segment``, ``encode`` and ``decode``.
 :func:`learn_merges_fast` learns with the Hugging Face trainer (Rust, for real
 corpora). It follows the same rule but breaks ties by its own token ids, so its
-merges equal these up to the first tie.
+merges equal these at least up to the first tie.
 """
 
 from __future__ import annotations
@@ -196,7 +200,7 @@ def learn_merges_fast(word_counts: Mapping[str, int], num_merges: int) -> list[P
     The trainer merges the most frequent pair as :func:`learn_merges` does, with
     ``end_of_word_suffix="</w>"``, but breaks ties by its token ids (characters in
     code-point order, then symbols in the order it creates them): the merges agree
-    up to the first tie. It stops at a vocabulary size, which counts a merged
+    at least up to the first tie. It stops at a vocabulary size, which counts a merged
     string once even when two merges make it; the list is cut to ``num_merges``.
     """
     counts = _check_counts(word_counts)
