@@ -50,8 +50,8 @@ from attn.train import History, TrainConfig, sequence_loss, teacher_forcing_inpu
 from attn.decode import Decoded, beam_search, greedy_decode, translate
 from attn.bleu import corpus_bleu, sacrebleu_corpus, sentence_bleu
 from attn.multihead import MultiHeadAttention, merge_heads, split_heads
-from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, apply_rope, frequencies,
-                           relative_shift_matrix, sinusoidal_encoding)
+from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, alibi_bias, alibi_slopes,
+                           apply_rope, frequencies, relative_shift_matrix, sinusoidal_encoding)
 from attn.transformer import (AddNorm, PositionWiseFFN, Transformer, TransformerConfig, TransformerDecoder,
                               TransformerDecoderBlock, TransformerEncoder, TransformerEncoderBlock,
                               TransformerState, TransformerWeights, build_transformer)
@@ -131,6 +131,8 @@ __all__ = [
     "split_heads",
     "LearnedPositionalEmbedding",
     "PositionalEncoding",
+    "alibi_bias",
+    "alibi_slopes",
     "apply_rope",
     "frequencies",
     "relative_shift_matrix",

@@ -4,16 +4,23 @@ A GPT reads a sequence of token ids and predicts, at every position, the next
 token. It is the decoder of :mod:`attn.transformer` without encoder-decoder
 attention, in the pre-norm arrangement of GPT-2 (Radford et al., 2019)::
 
-    x = embedding(tokens) + P[positions]          (B, L, E)  (no P with RoPE)
+    x = embedding(tokens) + P[positions]          (B, L, E)  (no P: RoPE, ALiBi, none)
     x = x + attention(LN_1(x))   causal: position i sees positions 0..i
     x = x + FFN(LN_2(x))         FFN(x) = W_2 GELU(W_1 x + b_1) + b_2
     logits = LN(x) W_emb^T       (B, L, V): the output layer shares the embedding
 
 With copied weights a :class:`GPTBlock` equals
 ``nn.TransformerEncoderLayer(norm_first=True, activation="gelu", batch_first=True)``
-under a causal mask. Positions are learned vectors (one per position, as in
-GPT-2) or rotary embeddings (``positions="rope"``, :func:`attn.apply_rope`),
-which rotate queries and keys instead of adding to the input.
+under a causal mask. ``GPTConfig.positions`` chooses how the model knows where a
+token stands:
+
+* ``"learned"``: one trained vector per position added to the input, as in GPT-2;
+* ``"sinusoidal"``: the fixed vectors of :func:`attn.sinusoidal_encoding`, added;
+* ``"rope"``: rotary embeddings (:func:`attn.apply_rope`), which rotate queries
+  and keys inside attention; ``rope_scale`` < 1 interpolates positions;
+* ``"alibi"``: linear biases on the scores (:func:`attn.alibi_bias`), one slope
+  per head (:func:`attn.alibi_slopes`);
+* ``"none"``: nothing; the causal mask alone lets the model infer positions.
 
 Batches of sequences of different lengths are left-padded: ``pad_lens[b]``
 padding tokens stand before the real tokens of row b, are never attended to,
@@ -42,9 +49,12 @@ from attn.checks import (check_bool, check_dropout, check_int, check_integer_ten
 from attn.kv_cache import KVCache
 from attn.masking import masked_softmax
 from attn.multihead import MultiHeadAttention, fused_attention, merge_heads, split_heads
-from attn.position import LearnedPositionalEmbedding, apply_rope
+from attn.position import (LearnedPositionalEmbedding, PositionalEncoding, alibi_bias,
+                           alibi_slopes, apply_rope)
 
-__all__ = ["GPT", "GPTBlock", "GPTConfig", "GeluFFN", "num_parameters"]
+__all__ = ["GPT", "GPTBlock", "GPTConfig", "GeluFFN", "POSITIONS", "num_parameters"]
+
+POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "none")  # GPTConfig.positions
 
 
 @dataclass
@@ -58,9 +68,12 @@ class GPTConfig:
     num_heads: int = 4         # H: heads per block; E divisible by H
     ffn_hiddens: int | None = None  # FFN hidden width; None means 4 E, as in GPT-2
     dropout: float = 0.0       # on embeddings, attention weights, FFN and sublayer outputs
-    positions: str = "learned"  # "learned" vectors added to the input, or "rope" (rotary)
+    positions: str = "learned"  # one of POSITIONS: "learned" or "sinusoidal" vectors added
+    #                             to the input, "rope" (rotary), "alibi" (linear biases), "none"
     tie_weights: bool = True   # the output layer reuses the token embedding's matrix
     rope_base: float = 10000.0  # wavelength scale of the rotary angles
+    rope_scale: float = 1.0    # rotary position m turns as m * rope_scale: position
+    #                            interpolation (Chen et al., 2023) reads L' tokens with L / L'
 
     def __post_init__(self):
         for name in ("vocab_size", "context_len", "num_layers", "num_hiddens", "num_heads"):
@@ -72,8 +85,9 @@ class GPTConfig:
             raise ValueError(f"num_hiddens must be divisible by num_heads: got "
                              f"{self.num_hiddens} and {self.num_heads}")
         check_dropout(self.dropout, below_one=True)
-        if self.positions not in ("learned", "rope"):
-            raise ValueError(f"positions must be 'learned' or 'rope', got {self.positions!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(map(repr, POSITIONS))}, "
+                             f"got {self.positions!r}")
         if self.positions == "rope" and (self.num_hiddens // self.num_heads) % 2:
             raise ValueError(f"rope needs an even head width D = E / H, got "
                              f"{self.num_hiddens // self.num_heads}")
@@ -81,6 +95,9 @@ class GPTConfig:
         if not (isinstance(self.rope_base, (int, float)) and not isinstance(self.rope_base, bool)
                 and 1 < self.rope_base < math.inf):
             raise ValueError(f"rope_base must be a finite number > 1, got {self.rope_base!r}")
+        if not (isinstance(self.rope_scale, (int, float)) and not isinstance(self.rope_scale, bool)
+                and 0 < self.rope_scale < math.inf):
+            raise ValueError(f"rope_scale must be a finite number > 0, got {self.rope_scale!r}")
 
 
 def num_parameters(config: GPTConfig) -> int:
@@ -88,7 +105,8 @@ def num_parameters(config: GPTConfig) -> int:
 
         V E (1 + untied) + C E (learned positions) + N (4 E^2 + 2 E F + 9 E + F) + 2 E
 
-    with C = ``context_len`` and F = ``ffn_hiddens``.
+    with C = ``context_len`` and F = ``ffn_hiddens``; the other positions have no
+    parameters (sinusoidal vectors and ALiBi slopes are fixed buffers).
     Per block: attention 4 E^2 + 4 E (four E x E projections with biases), the FFN
     2 E F + F + E, two LayerNorms 4 E. Then the final LayerNorm (2 E); the output
     layer has no bias and, tied, no matrix of its own.
@@ -121,9 +139,9 @@ class GPTBlock(nn.Module):
         width; dropout: dropout probability.
 
     The attention is :class:`attn.MultiHeadAttention` (with biases). Without a
-    cache and without rotary positions its forward runs as is; otherwise the
-    block projects with the module's own matrices, rotates queries and keys,
-    and reads the cache (the same computation, tested).
+    cache, rotary positions or ALiBi its forward runs as is; otherwise the
+    block projects with the module's own matrices, rotates queries and keys or
+    adds the ALiBi biases, and reads the cache (the same computation, tested).
     """
 
     def __init__(self, num_hiddens: int, num_heads: int, ffn_hiddens: int, dropout: float = 0.0):
@@ -136,7 +154,7 @@ class GPTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
                 need_weights: bool = False, rope: tuple | None = None,
-                cache: KVCache | None = None):
+                cache: KVCache | None = None, alibi: torch.Tensor | None = None):
         """Position i of the L new ones (after T cached) sees positions 0..T + i.
 
         Args:
@@ -147,6 +165,8 @@ class GPTBlock(nn.Module):
             rope: None, or ``(positions (B, L), base)``: rotate queries and keys.
             cache: None, or this block's :class:`attn.KVCache`; the new keys and
                 values are appended to it.
+            alibi: None, or the slopes (H,): add :func:`attn.alibi_bias` to the
+                scores (queries at the last L of the S positions).
 
         Returns:
             ``(output (B, L, E), weights (B, H, L, S) or None)``.
@@ -155,17 +175,17 @@ class GPTBlock(nn.Module):
         check_sequence("x", x, weight.shape[0], weight.dtype)
         check_bool("need_weights", need_weights)
         h = self.addnorm1.prepare(x)  # LN_1(x)
-        if rope is None and cache is None:
+        if rope is None and cache is None and alibi is None:
             out = self.attention(h, h, h, attn_mask=attn_mask, need_weights=need_weights,
                                  is_causal=True)
             y, weights = out if need_weights else (out, None)
         else:
-            y, weights = self._attend(h, attn_mask, need_weights, rope, cache)
+            y, weights = self._attend(h, attn_mask, need_weights, rope, cache, alibi)
         x = self.addnorm1(x, y)  # x + attention(LN_1(x))
         return self.addnorm2(x, self.ffn(self.addnorm2.prepare(x))), weights
 
-    def _attend(self, h, attn_mask, need_weights, rope, cache):
-        """Causal attention of h (B, L, E) with rotary positions and/or the cache."""
+    def _attend(self, h, attn_mask, need_weights, rope, cache, alibi=None):
+        """Causal attention of h (B, L, E) with rotary positions or ALiBi, and/or the cache."""
         mha = self.attention
         q = split_heads(mha.W_q(h), mha.num_heads)  # (B, L, E) -> (B, H, L, D)
         k = split_heads(mha.W_k(h), mha.num_heads)  # (B, H, L, D)
@@ -181,14 +201,18 @@ class GPTBlock(nn.Module):
         mask = torch.arange(num_keys, device=h.device) <= rows  # (L, S): causal, bottom right
         if attn_mask is not None:
             mask = attn_mask & mask  # (B, L, S)
+        bias = None if alibi is None else alibi_bias(alibi.to(q.dtype), num_queries, num_keys)
         dropout_p = mha.dropout if self.training else 0.0
         if not need_weights:
             if mask.dim() == 3:
                 mask = mask.unsqueeze(1)  # (B, 1, L, S): every head alike
-            heads = fused_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            heads = fused_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                    attn_bias=bias)  # bias (H, L, S) or None
             return mha.W_o(merge_heads(heads)), None  # (B, H, L, D) -> (B, L, E)
         batch = q.shape[0]
         scores = q @ k.transpose(-2, -1) / math.sqrt(mha.head_dim)  # (B, H, L, S)
+        if bias is not None:
+            scores = scores + bias  # (B, H, L, S) + (H, L, S)
         flat = scores.reshape(batch * mha.num_heads, num_queries, num_keys)  # (B H, L, S)
         mask = mask.expand(batch, num_queries, num_keys)  # (B, L, S)
         mask = mask.unsqueeze(1).expand(-1, mha.num_heads, -1, -1).reshape(flat.shape)
@@ -213,8 +237,10 @@ class GPT(nn.Module):
 
     Attributes:
         token_embedding: ``nn.Embedding(V, E)``; position: a
-        :class:`attn.LearnedPositionalEmbedding` (C vectors), or dropout alone with
-        RoPE; blocks: N :class:`GPTBlock`; norm: the final LayerNorm; head:
+        :class:`attn.LearnedPositionalEmbedding` (C vectors), a
+        :class:`attn.PositionalEncoding` (sinusoidal, C rows), or dropout alone
+        (RoPE, ALiBi, none); alibi_slopes: the buffer (H,) with ALiBi; blocks:
+        N :class:`GPTBlock`; norm: the final LayerNorm; head:
         ``nn.Linear(E, V, bias=False)`` whose weight *is* the embedding's when tied.
 
     Weights start as in GPT-2: N(0, 0.02^2), and N(0, 0.02^2 / (2N)) for the
@@ -230,8 +256,13 @@ class GPT(nn.Module):
         self.token_embedding = nn.Embedding(config.vocab_size, E)
         if config.positions == "learned":
             self.position = LearnedPositionalEmbedding(E, config.context_len, config.dropout)
+        elif config.positions == "sinusoidal":
+            self.position = PositionalEncoding(E, config.dropout, max_len=config.context_len)
         else:
             self.position = nn.Dropout(config.dropout)
+        if config.positions == "alibi":
+            self.register_buffer("alibi_slopes", alibi_slopes(config.num_heads),
+                                 persistent=False)
         self.blocks = nn.ModuleList(
             GPTBlock(E, config.num_heads, config.ffn_hiddens, config.dropout)
             for _ in range(config.num_layers))
@@ -300,15 +331,23 @@ class GPT(nn.Module):
             keys = torch.arange(past + length, device=tokens.device)  # (S,)
             attn_mask = (keys >= pad_lens[:, None])[:, None, :].expand(batch, length, -1)
         x = self.token_embedding(tokens)  # (B, L) -> (B, L, E)
-        rope = None
-        if self.config.positions == "learned":
+        rope = alibi = None
+        kind = self.config.positions
+        if kind == "learned":
             x = self.position.dropout(x + self.position.embedding(positions))  # + (B, L, E)
+        elif kind == "sinusoidal":
+            x = self.position.dropout(x + self.position.P[positions].to(x.dtype))  # + (B, L, E)
         else:
             x = self.position(x)
-            rope = (positions, self.config.rope_base)
+        if kind == "rope":
+            scale = self.config.rope_scale
+            rope = (positions if scale == 1 else positions * scale, self.config.rope_base)
+        elif kind == "alibi":
+            alibi = self.alibi_slopes  # (H,); biases depend on offsets, padding needs none
         weights = []
         for i, block in enumerate(self.blocks):
-            x, w = block(x, attn_mask, need_weights, rope, None if cache is None else cache[i])
+            x, w = block(x, attn_mask, need_weights, rope, None if cache is None else cache[i],
+                         alibi)
             weights.append(w)
         logits = self.head(self.norm(x))  # (B, L, E) -> (B, L, V)
         return (logits, weights) if need_weights else logits

@@ -36,6 +36,7 @@ from torch import nn
 from attn.checks import (check_attention_inputs, check_attn_mask, check_bool, check_dropout,
                          check_int, check_tensor)
 from attn.masking import causal_mask, masked_softmax, valid_lens_to_mask
+from attn.position import additive_mask
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -75,7 +76,8 @@ def _combined_mask(valid_lens, attn_mask, is_causal, batch, num_queries, num_key
 
 def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                     attn_mask: torch.Tensor | None = None, is_causal: bool = False,
-                    dropout_p: float = 0.0) -> torch.Tensor:
+                    dropout_p: float = 0.0, attn_bias: torch.Tensor | None = None
+                    ) -> torch.Tensor:
     """SDPA on heads q (B, H, L, D), k (B, H, S, D), v (B, H, S, Dv) -> (B, H, L, Dv).
 
     :func:`torch.nn.functional.scaled_dot_product_attention` with the package's
@@ -86,7 +88,26 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     :class:`MultiHeadAttention` follows the rule above.) ``attn_mask``: None or
     bool, broadcastable to (B, H, L, S), True = may attend. The check costs one
     sum over q per call; the output is rewritten only when a row is NaN.
+
+    ``attn_bias``: None, or a float tensor broadcastable to (B, H, L, S) added
+    to the scores (ALiBi's :func:`attn.alibi_bias`); SDPA then gets it as a float
+    mask (:func:`attn.position.additive_mask`), with ``is_causal`` False (fold
+    the causal mask into ``attn_mask``). The same rule holds: a query that may
+    see no key gets the zero vector.
     """
+    if attn_bias is not None:
+        if is_causal:
+            raise ValueError("fused_attention with attn_bias takes the causal mask in "
+                             "attn_mask, not is_causal")
+        float_mask = additive_mask(attn_bias.to(q.dtype), attn_mask)
+        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=float_mask,
+                                               dropout_p=dropout_p)
+        nan_rows = q.sum(dim=-1, keepdim=True, dtype=torch.float32).isnan()  # (B, H, L, 1)
+        if nan_rows.any():
+            heads = heads.masked_fill(nan_rows, float("nan"))
+        if attn_mask is not None:  # rows without a key: zeros, not the bias's average
+            heads = heads.masked_fill(~attn_mask.any(dim=-1, keepdim=True), 0.0)
+        return heads
     heads = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
                                            is_causal=is_causal)
     if k.shape[-2] == 0:
@@ -145,7 +166,7 @@ class MultiHeadAttention(nn.Module):
         check_attention_inputs(queries, keys, values, self.num_hiddens, self.W_q.weight.dtype)
 
     def forward(self, queries, keys, values, valid_lens=None, attn_mask=None, need_weights=False,
-                is_causal=False):
+                is_causal=False, attn_bias=None):
         """Attend from L queries to S key-value pairs with H heads.
 
         Args:
@@ -159,6 +180,9 @@ class MultiHeadAttention(nn.Module):
                 path); when False the fused SDPA kernel runs.
             is_causal: query i may only see keys 0..i (:func:`attn.masking.causal_mask`).
                 The masks combine: a key must pass every one of them.
+            attn_bias: optional float tensor (L, S), (H, L, S) or (B, H, L, S),
+                added to the scaled scores before the softmax: ALiBi's
+                :func:`attn.alibi_bias`. Finite values; masking stays with the masks.
 
         Returns:
             output (B, L, E), or ``(output, weights)`` with weights (B, H, L, S)
@@ -172,13 +196,20 @@ class MultiHeadAttention(nn.Module):
         check_bool("is_causal", is_causal)
         batch, num_queries, _ = queries.shape
         num_keys = keys.shape[1]
+        if attn_bias is not None:
+            check_tensor("attn_bias", attn_bias, floating=True)
+            shape = (batch, self.num_heads, num_queries, num_keys)
+            if attn_bias.dim() not in (2, 3, 4) or \
+                    tuple(attn_bias.shape) != shape[4 - attn_bias.dim():]:
+                raise ValueError(f"attn_bias must have shape (L, S), (H, L, S) or "
+                                 f"(B, H, L, S) = {shape}, got {tuple(attn_bias.shape)}")
         q = split_heads(self.W_q(queries), self.num_heads)  # (B, L, E) -> (B, H, L, D)
         k = split_heads(self.W_k(keys), self.num_heads)     # (B, S, E) -> (B, H, S, D)
         v = split_heads(self.W_v(values), self.num_heads)   # (B, S, E) -> (B, H, S, D)
         dropout_p = self.dropout if self.training else 0.0
 
         if not need_weights:
-            if is_causal and valid_lens is None and attn_mask is None:
+            if is_causal and valid_lens is None and attn_mask is None and attn_bias is None:
                 heads = fused_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
             else:
                 mask = _combined_mask(valid_lens, attn_mask, is_causal, batch, num_queries,
@@ -187,12 +218,15 @@ class MultiHeadAttention(nn.Module):
                     mask = mask.unsqueeze(1)  # (B, L, S) -> (B, 1, L, S): the same for every head
                 # a query with no key gets the zero vector from SDPA, as from masked_softmax
                 # (tested on PyTorch 2.13 on CPU; older releases gave NaN)
-                heads = fused_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+                heads = fused_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                        attn_bias=attn_bias)
             return self.W_o(merge_heads(heads))  # (B, H, L, D) -> (B, L, E) -> (B, L, E)
 
         mask = _combined_mask(valid_lens, attn_mask, is_causal, batch, num_queries, num_keys,
                               queries.device)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, L, D) @ (B, H, D, S)
+        if attn_bias is not None:
+            scores = scores + attn_bias.to(scores.dtype)  # broadcast to (B, H, L, S)
         if mask is None:  # nothing masked, so every row has keys: a plain softmax is exact
             weights = torch.softmax(scores, dim=-1)  # (B, H, L, S)
         else:

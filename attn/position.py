@@ -15,11 +15,25 @@ permute the same way. Position has to be added to the tokens.
 * :class:`LearnedPositionalEmbedding`: one trained vector per position.
 * :func:`apply_rope`: rotary position embedding (Su et al., 2021), which
   rotates queries and keys instead of adding to the input, so that their dot
-  product depends on positions only through their difference.
+  product depends on positions only through their difference. Fractional
+  positions give position interpolation (Chen et al., 2023): a model trained on
+  L tokens reads L' > L with its positions scaled by L / L'.
+* :func:`alibi_slopes` and :func:`alibi_bias`: attention with linear biases
+  (ALiBi, Press et al., 2022). Nothing is added to the input; head h adds
+  ``-m_h |i - j|`` to the score of query i and key j, a penalty that grows with
+  the distance, at a rate (slope) m_h of its own. The bias goes to
+  :class:`attn.MultiHeadAttention` as ``attn_bias``, and to
+  :func:`torch.nn.functional.scaled_dot_product_attention` as a float
+  ``attn_mask`` (:func:`additive_mask`).
+
+A causal model can also go without any of these: its mask alone lets it count
+the tokens before each position (Haviv et al., 2022); :class:`attn.GPT` takes
+``positions="none"``.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -175,7 +189,9 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
             (B, L, D) or (B, H, L, D) after splitting heads.
         positions: optional int tensor (L,), the position of each token,
             or (B, L): positions of each batch row's own (left-padded rows start
-            later), with B = x.shape[0]; defaults to 0, 1, ..., L-1.
+            later), with B = x.shape[0]; defaults to 0, 1, ..., L-1. Float
+            positions are allowed: position interpolation passes
+            ``positions * L_train / L``.
         base: the wavelength scale, as in :func:`sinusoidal_encoding`.
 
     Returns:
@@ -190,7 +206,9 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     _check_even("the head width D", dim)
     if positions is None:
         positions = torch.arange(length, device=x.device)
-    check_integer_tensor("positions", positions)
+    check_tensor("positions", positions)
+    if positions.dtype == torch.bool or positions.is_complex():
+        raise TypeError(f"positions must be an integer or float tensor, got {positions.dtype}")
     per_row = positions.dim() == 2 and x.dim() >= 3
     if tuple(positions.shape) != (length,) and not (
             per_row and tuple(positions.shape) == (x.shape[0], length)):
@@ -204,3 +222,82 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     even, odd = x[..., 0::2], x[..., 1::2]  # (..., L, D/2) each
     rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)  # (..., L, D/2, 2)
     return rotated.flatten(-2)  # interleave back: (..., L, D)
+
+
+def alibi_slopes(num_heads: int, dtype=torch.float32) -> torch.Tensor:
+    """The ALiBi slope of each head, shape (H,), with the rule of Press et al. (2022).
+
+    For H a power of two the slopes are the geometric sequence
+    ``2^(-8/H), 2^(-16/H), ..., 2^(-8)``: for 8 heads 1/2, 1/4, ..., 1/256. For
+    other H, as in the paper's code: the slopes of the largest power of two
+    n < H, followed by every other slope of 2n (the first, third, ...) until H
+    are there. For 6 heads: 1/4, 1/16, 1/64, 1/256, then 1/2, 1/8.
+    """
+    check_int("num_heads", num_heads, minimum=1)
+    _check_dtype(dtype)
+
+    def power_of_two(n: int) -> list[float]:  # 2^(-8 h / n), h = 1..n
+        return [2.0 ** (-8.0 * h / n) for h in range(1, n + 1)]
+
+    n = 2 ** int(math.floor(math.log2(num_heads)))
+    slopes = power_of_two(n) + power_of_two(2 * n)[0::2][:num_heads - n]
+    return torch.tensor(slopes, dtype=torch.float64).to(dtype)
+
+
+def alibi_bias(slopes: torch.Tensor, num_queries: int, num_keys: int | None = None
+               ) -> torch.Tensor:
+    """The ALiBi biases of H heads for L queries and S keys: shape (H, L, S).
+
+    Args:
+        slopes: (H,) float tensor, from :func:`alibi_slopes`.
+        num_queries: L.
+        num_keys: S >= L (default L). The queries are the last L of the S
+            positions, as when a cache holds S - L earlier tokens: query i
+            stands at position ``S - L + i``.
+
+    Returns:
+        ``bias[h, i, j] = -slopes[h] * |S - L + i - j|``, in the dtype and on the
+        device of ``slopes``. On the keys a causal query sees (j up to its own
+        position) this is the paper's ``-m (i - j)``; the keys after it get the
+        symmetric penalty, which a causal mask removes anyway. The bias depends
+        on positions only through their difference, so left padding, which
+        shifts queries and keys alike, leaves it unchanged.
+    """
+    check_tensor("slopes", slopes, floating=True)
+    if slopes.dim() != 1:
+        raise ValueError(f"slopes must have shape (H,), got {tuple(slopes.shape)}")
+    check_int("num_queries", num_queries, minimum=1)
+    num_keys = num_queries if num_keys is None else num_keys
+    check_int("num_keys", num_keys, minimum=1)
+    if num_keys < num_queries:
+        raise ValueError(f"num_keys must be at least num_queries (the queries are the last "
+                         f"of the keys' positions): got {num_keys} and {num_queries}")
+    device = slopes.device
+    rows = torch.arange(num_keys - num_queries, num_keys, device=device)[:, None]  # (L, 1)
+    distance = (rows - torch.arange(num_keys, device=device)).abs()  # (L, S)
+    return -slopes[:, None, None] * distance.to(slopes.dtype)  # (H, 1, 1) * (L, S)
+
+
+def additive_mask(bias: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """A float ``attn_mask`` for SDPA: ``bias`` where ``attn_mask`` allows, -inf elsewhere.
+
+    Args:
+        bias: float tensor broadcastable with ``attn_mask``, e.g. (H, L, S) from
+            :func:`alibi_bias`.
+        attn_mask: None, or bool (..., L, S), True = may attend.
+
+    Returns:
+        ``torch.nn.functional.scaled_dot_product_attention(q, k, v,
+        attn_mask=additive_mask(bias, mask))`` adds ``bias`` to the scores and
+        gives masked keys zero weight. A query row with no allowed key gets the
+        bias row instead of -inf everywhere (which would give NaN): its weights
+        are meaningless and the caller must zero its output, as
+        :class:`attn.MultiHeadAttention` does.
+    """
+    check_tensor("bias", bias, floating=True)
+    if attn_mask is None:
+        return bias
+    if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
+        raise TypeError("attn_mask must be a bool tensor (True = may attend) or None")
+    has_key = attn_mask.any(dim=-1, keepdim=True)  # (..., L, 1)
+    return bias.masked_fill(~attn_mask & has_key, float("-inf"))  # broadcasts to both shapes
