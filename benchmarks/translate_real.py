@@ -5,7 +5,7 @@
     python benchmarks/translate_real.py --model gpt   # a decoder-only attn.GPT, with its defaults
     python benchmarks/translate_real.py --tokens bpe --merges 4000   # subword units
     python benchmarks/translate_real.py --quick            # seconds; what pytest runs
-    python benchmarks/translate_real.py --report runs.jsonl > benchmarks/results.md
+    python benchmarks/translate_real.py --report runs.jsonl [more.jsonl ...]
 
 The file is not part of the repository: download ``fra-eng.zip`` from
 https://www.manythings.org/anki/ (CC-BY 2.0, from tatoeba.org). Without ``--data``
@@ -376,9 +376,14 @@ def tokens_of(record) -> str:
     return f"BPE, {record['merges']} merges"
 
 
-def report(path: Path) -> str:
-    """A markdown table of the runs in a JSON-lines file: BLEU as mean and spread over seeds."""
-    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def report(paths) -> str:
+    """A markdown table of the runs in JSON-lines files: BLEU as mean and spread over seeds.
+
+    ``paths``: one path or several (their runs are read in order, one table for all).
+    """
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    runs = [json.loads(line) for path in paths
+            for line in Path(path).read_text().splitlines() if line.strip()]
     groups = {}
     for r in runs:
         groups.setdefault((r["model"], tokens_of(r), r["budget_s"]), []).append(r)
@@ -492,7 +497,8 @@ def parse(argv=None):
     parser.add_argument("--merges", type=int, default=4000,
                         help="with --tokens bpe: BPE merges per language (--quick: at most 300)")
     parser.add_argument("--quick", action="store_true", help="a few seconds on a sample, for tests")
-    parser.add_argument("--report", type=Path, help="print the markdown table of a JSON-lines file")
+    parser.add_argument("--report", type=Path, nargs="+",
+                        help="print the markdown tables of the runs in JSON-lines files")
     args = parser.parse_args(argv)
     transformer = args.model in ("transformer", "gpt")  # the gpt takes the transformer's defaults
     if args.lr is None:

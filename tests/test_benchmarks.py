@@ -270,3 +270,18 @@ def test_quick_mode_trains_on_bpe_pieces_and_scores_words(model, capsys, monkeyp
     samples = [line for line in out.splitlines() if line.startswith("    -> ")]
     assert samples and not any("</w>" in line for line in samples)  # outputs joined into words
     assert json.loads(out.strip().splitlines()[-1]) == result
+
+
+def test_the_report_reads_several_files_into_one_table(tmp_path, capsys):
+    base = {"model": "transformer", "budget_s": 150, "updates": 100, "updates_per_s": 2.0, "decode_s": 1.0,
+            "test_sentences": 2, "train_pairs": 10, "test_pairs": 2, "src_vocab": 5, "tgt_vocab": 6,
+            "unk_share": 0.01, "settings": {"lr": 0.005}, "machine": "x86_64", "bleu": 20,
+            "bleu_multi_ref": 30, "seed": 0}
+    words, pieces = tmp_path / "words.jsonl", tmp_path / "pieces.jsonl"
+    words.write_text(json.dumps(base) + "\n")
+    pieces.write_text(json.dumps({**base, "tokens": "bpe", "merges": 2000, "bleu": 24}) + "\n")
+    table = translate_real.report([words, pieces])
+    assert table.index("| transformer | words |") < table.index("| transformer | BPE, 2000 merges |")
+    assert translate_real.main(["--report", str(words), str(pieces)]) is None
+    assert capsys.readouterr().out.strip() == table
+
