@@ -39,8 +39,9 @@ With ``--tokens bpe`` the models read and write byte-pair-encoding pieces
 (``attn.BPE``, Sennrich et al. 2016) instead of words: ``--merges`` merges learned for
 each language on its side of the training split only (English and French keep
 separate vocabularies, as the word-level models do; no validation or test sentence is
-read). The split, the length filter (in words) and the references are those of the
-word-level rows; every sentence is encoded into pieces for training and decoding, and
+read; with ``--joint``, one BPE learned on both sides' words, the same pieces for a
+name in either language). The split, the length filter (in words) and the references
+are those of the word-level rows; every sentence is encoded into pieces for training and decoding, and
 the outputs are joined back into words before sacreBLEU, with the same settings. The
 piece vocabularies hold every training piece (``--max-vocab`` is not applied to
 them); ``--max-vocab`` still defines the word vocabulary that tells the failure
@@ -143,7 +144,7 @@ def run(args) -> dict:
     if args.max_test is not None:
         splits.test = splits.test[:args.max_test]
     words = attn.Vocab([src for src, _ in splits.train], args.min_freq, args.max_vocab)
-    subwords = learn_subwords(splits.train, args.merges) if args.tokens == "bpe" else None
+    subwords = learn_subwords(splits.train, args.merges, args.joint) if args.tokens == "bpe" else None
     units = encode_splits(splits, subwords)  # what the models read and write: words or pieces
     # the length filter counts words; pieces: the longest training sentence (a longer test
     # source is cut to it, as attn.translate cuts every source to num_steps)
@@ -197,8 +198,16 @@ class Corpus(NamedTuple):
     per_sentence: list  # mean units per training sentence, English and French
 
 
-def learn_subwords(train, merges: int) -> tuple:
-    """One BPE per language, learned from its side of the training pairs only."""
+def learn_subwords(train, merges: int, joint: bool = False) -> tuple:
+    """One BPE per language, learned from its side of the training pairs only.
+
+    With ``joint``: one BPE learned from both sides' words together (Sennrich et al.
+    2016's joint BPE), returned twice, so that a word both languages write alike, a
+    name say, is cut into the same pieces on both sides.
+    """
+    if joint:
+        shared = attn.BPE.learn(attn.count_words(s for pair in train for s in pair), merges)
+        return shared, shared
     return tuple(attn.BPE.learn(attn.count_words(pair[side] for pair in train), merges)
                  for side in (0, 1))
 
@@ -328,6 +337,7 @@ def evaluate(args, corpus, history, translate) -> dict:
             "train_pairs": len(splits.train), "test_pairs": len(splits.test),
             "src_vocab": len(data.src_vocab), "tgt_vocab": len(data.tgt_vocab), "unk_share": corpus.unk_share,
             "tokens": args.tokens, "merges": args.merges if args.tokens == "bpe" else None,
+            **({"joint": True} if args.joint else {}),
             "units_per_sentence": corpus.per_sentence,
             "settings": settings(args),
             "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, "
@@ -366,6 +376,8 @@ def settings(args) -> dict:
     values = {k: getattr(args, k) for k in names}
     if values["tokens"] == "word":
         values["merges"] = None
+    if args.joint:  # only then: the records made before --joint compare equal
+        values["joint"] = True
     return values
 
 
@@ -373,7 +385,7 @@ def tokens_of(record) -> str:
     """What a run's model read and wrote, for the report: "words" or "BPE, N merges"."""
     if record.get("tokens", "word") == "word":  # records made before --tokens read words
         return "words"
-    return f"BPE, {record['merges']} merges"
+    return f"{'joint ' if record.get('joint') else ''}BPE, {record['merges']} merges"
 
 
 def report(paths) -> str:
@@ -496,6 +508,8 @@ def parse(argv=None):
                         "learned on the training split for each language")
     parser.add_argument("--merges", type=int, default=4000,
                         help="with --tokens bpe: BPE merges per language (--quick: at most 300)")
+    parser.add_argument("--joint", action="store_true",
+                        help="with --tokens bpe: one BPE learned on both languages' training words")
     parser.add_argument("--quick", action="store_true", help="a few seconds on a sample, for tests")
     parser.add_argument("--report", type=Path, nargs="+",
                         help="print the markdown tables of the runs in JSON-lines files")
@@ -507,6 +521,8 @@ def parse(argv=None):
         args.num_layers = 4 if args.model == "gpt" else 2 if transformer else 1
     if args.merges < 0:
         parser.error(f"--merges must be >= 0, got {args.merges}")
+    if args.joint and args.tokens != "bpe":
+        parser.error("--joint needs --tokens bpe")
     if args.context_len is None and args.tokens == "word":  # with pieces: set from their lengths
         args.context_len = 3 * args.max_len + 4
     if args.warmup is None:

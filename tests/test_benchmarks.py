@@ -285,3 +285,19 @@ def test_the_report_reads_several_files_into_one_table(tmp_path, capsys):
     assert translate_real.main(["--report", str(words), str(pieces)]) is None
     assert capsys.readouterr().out.strip() == table
 
+
+def test_joint_bpe_cuts_a_name_the_same_way_in_both_languages():
+    train = [(["tom", "sees", "the", "dog"], ["tom", "voit", "le", "chien"]),
+             (["tom", "runs"], ["tom", "court"]), (["mary", "runs"], ["marie", "court"])]
+    en, fr = translate_real.learn_subwords(train, 20)
+    shared, same = translate_real.learn_subwords(train, 20, joint=True)
+    assert shared is same and shared.merges != en.merges and shared.merges != fr.merges
+    assert shared.segment("tom") == ["tom</w>"]  # 4 occurrences on both sides: learned first
+    args = translate_real.parse(["--tokens", "bpe", "--merges", "20", "--joint"])
+    assert translate_real.settings(args)["joint"] is True
+    assert "joint" not in translate_real.settings(translate_real.parse(["--tokens", "bpe"]))
+    assert translate_real.tokens_of({"tokens": "bpe", "merges": 20, "joint": True}) == \
+        "joint BPE, 20 merges"
+    with pytest.raises(SystemExit):
+        translate_real.parse(["--joint"])  # words: nothing to share
+
