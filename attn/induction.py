@@ -67,10 +67,25 @@ class AttentionOnly(nn.Module):
         return (logits, weights) if need_weights else logits
 
 
-def repeated_tokens(num_rows: int, half: int, vocab_size: int,
+def repeated_tokens(num_rows: int, length: int, vocab_size: int, periods: tuple[int, int],
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B, 2 half) random token ids whose second half repeats the first."""
-    for name, value in (("num_rows", num_rows), ("half", half), ("vocab_size", vocab_size)):
+    """(B, length) rows of token ids: a segment of distinct random tokens, repeated.
+
+    Each row draws its period m uniformly from ``periods = (lo, hi)``, a segment of m
+    distinct tokens from 0..V-1, and repeats it until the row is full: position t
+    holds the token of position t - m. Since m varies, the position of the earlier
+    copy does too: only the content says where to look.
+    """
+    for name, value in (("num_rows", num_rows), ("length", length), ("vocab_size", vocab_size)):
         check_int(name, value, minimum=1)
-    first = torch.randint(vocab_size, (num_rows, half), generator=generator)
-    return torch.cat([first, first], dim=1)
+    if not (isinstance(periods, tuple) and len(periods) == 2
+            and 1 <= periods[0] <= periods[1] <= min(length, vocab_size)):
+        raise ValueError(f"periods must be a pair (lo, hi) with 1 <= lo <= hi <= "
+                         f"min(length, vocab_size) = {min(length, vocab_size)}, got {periods!r}")
+    lo, hi = periods
+    rows = torch.empty(num_rows, length, dtype=torch.long)
+    for b in range(num_rows):
+        period = int(torch.randint(lo, hi + 1, (), generator=generator))
+        segment = torch.randperm(vocab_size, generator=generator)[:period]
+        rows[b] = segment.repeat(-(-length // period))[:length]  # ceil(length / m) copies
+    return rows

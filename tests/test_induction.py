@@ -35,11 +35,22 @@ def test_attention_only_model_refuses_bad_tokens():
         AttentionOnly(vocab_size=10, context_len=8, num_layers=0)
 
 
-def test_repeated_tokens_repeat_their_first_half():
-    x = repeated_tokens(5, 7, 20, torch.Generator().manual_seed(0))
-    assert x.shape == (5, 14) and x.dtype == torch.long
-    assert torch.equal(x[:, :7], x[:, 7:]) and 0 <= x.min() and x.max() < 20
-    again = repeated_tokens(5, 7, 20, torch.Generator().manual_seed(0))
+def test_repeated_tokens_repeat_a_segment_of_distinct_tokens():
+    x = repeated_tokens(50, 20, 30, (3, 9), torch.Generator().manual_seed(0))
+    assert x.shape == (50, 20) and x.dtype == torch.long and 0 <= x.min() and x.max() < 30
+    periods = set()
+    for row in x.tolist():
+        period = next(m for m in range(3, 10) if row[m:] == row[:-m])
+        assert len(set(row[:period])) == period  # distinct within the segment
+        periods.add(period)
+    assert len(periods) > 3  # the period varies from row to row
+    again = repeated_tokens(50, 20, 30, (3, 9), torch.Generator().manual_seed(0))
     assert torch.equal(x, again)
-    with pytest.raises(ValueError, match="half"):
-        repeated_tokens(5, 0, 20)
+    fixed = repeated_tokens(4, 10, 30, (5, 5))
+    assert torch.equal(fixed[:, :5], fixed[:, 5:])
+    with pytest.raises(ValueError, match=r"periods must be a pair .* got \(0, 4\)"):
+        repeated_tokens(5, 10, 20, (0, 4))
+    with pytest.raises(ValueError, match=r"min\(length, vocab_size\) = 8"):
+        repeated_tokens(5, 8, 20, (4, 9))
+    with pytest.raises(ValueError, match="length"):
+        repeated_tokens(5, 0, 20, (1, 1))
