@@ -15,7 +15,10 @@ under a causal mask. ``GPTConfig.positions`` chooses how the model knows where a
 token stands:
 
 * ``"learned"``: one trained vector per position added to the input, as in GPT-2;
-* ``"sinusoidal"``: the fixed vectors of :func:`attn.sinusoidal_encoding`, added;
+* ``"sinusoidal"``: the fixed vectors of :func:`attn.sinusoidal_encoding`, added to
+  the token vectors scaled by sqrt(E), as in chapter 7's Transformer (Vaswani et
+  al., 2017), whose start, std E^-1/2, they take: tokens and positions start at
+  the same size (with GPT-2's 0.02 the position vectors would drown the tokens);
 * ``"rope"``: rotary embeddings (:func:`attn.apply_rope`), which rotate queries
   and keys inside attention; ``rope_scale`` < 1 interpolates positions;
 * ``"alibi"``: linear biases on the scores (:func:`attn.alibi_bias`), one slope
@@ -244,7 +247,9 @@ class GPT(nn.Module):
         ``nn.Linear(E, V, bias=False)`` whose weight *is* the embedding's when tied.
 
     Weights start as in GPT-2: N(0, 0.02^2), and N(0, 0.02^2 / (2N)) for the
-    two projections that write into the residual stream (W_o and the FFN's W_2).
+    two projections that write into the residual stream (W_o and the FFN's W_2);
+    with sinusoidal positions the token embedding starts at N(0, 1 / E) and is
+    scaled by sqrt(E), as in :class:`attn.Transformer`.
     """
 
     def __init__(self, config: GPTConfig):
@@ -273,6 +278,8 @@ class GPT(nn.Module):
         for block in self.blocks:  # the projections into the residual stream: it grows less
             nn.init.normal_(block.attention.W_o.weight, std=residual_std)
             nn.init.normal_(block.ffn.dense2.weight, std=residual_std)
+        if config.positions == "sinusoidal":  # as attn.Transformer: sqrt(E) x, x ~ N(0, 1/E)
+            nn.init.normal_(self.token_embedding.weight, std=E ** -0.5)
         if config.tie_weights:
             self.head.weight = self.token_embedding.weight  # one (V, E) matrix, two uses
 
@@ -335,8 +342,9 @@ class GPT(nn.Module):
         kind = self.config.positions
         if kind == "learned":
             x = self.position.dropout(x + self.position.embedding(positions))  # + (B, L, E)
-        elif kind == "sinusoidal":
-            x = self.position.dropout(x + self.position.P[positions].to(x.dtype))  # + (B, L, E)
+        elif kind == "sinusoidal":  # sqrt(E) x + P[positions]: (B, L, E) + (B, L, E)
+            x = x * math.sqrt(self.config.num_hiddens) + self.position.P[positions].to(x.dtype)
+            x = self.position.dropout(x)
         else:
             x = self.position(x)
         if kind == "rope":

@@ -274,8 +274,8 @@ def alibi_bias(slopes: torch.Tensor, num_queries: int, num_keys: int | None = No
                          f"of the keys' positions): got {num_keys} and {num_queries}")
     device = slopes.device
     rows = torch.arange(num_keys - num_queries, num_keys, device=device)[:, None]  # (L, 1)
-    distance = (rows - torch.arange(num_keys, device=device)).abs()  # (L, S)
-    return -slopes[:, None, None] * distance.to(slopes.dtype)  # (H, 1, 1) * (L, S)
+    penalty = -(rows - torch.arange(num_keys, device=device)).abs()  # (L, S): -|i - j|
+    return slopes[:, None, None] * penalty.to(slopes.dtype)  # (H, 1, 1) * (L, S); 0, not -0
 
 
 def additive_mask(bias: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -240,10 +240,13 @@ def test_need_weights_does_not_change_the_logits_and_dropout_trains():
 
 
 def test_sinusoidal_positions_add_the_fixed_encoding():
+    torch.manual_seed(0)
+    start = GPT(GPTConfig(vocab_size=400, num_hiddens=64, positions="sinusoidal"))
+    assert abs(start.token_embedding.weight.std().item() - 64 ** -0.5) < 0.005  # not 0.02
     model = small_gpt("sinusoidal")
     assert num_parameters(model.config) == sum(p.numel() for p in model.parameters())
     tokens = torch.tensor([[3, 4, 5, 6]])
-    x = model.token_embedding(tokens) + attn.sinusoidal_encoding(4, E)
+    x = model.token_embedding(tokens) * E ** 0.5 + attn.sinusoidal_encoding(4, E)
     for block in model.blocks:
         x, _ = block(x)
     torch.testing.assert_close(model(tokens), model.head(model.norm(x)))
