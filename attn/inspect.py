@@ -201,7 +201,9 @@ def replaced_weights(module: MultiHeadAttention, transform):
     ``weights`` (B, H, L, S) are the module's own attention weights and
     ``allowed`` the bool mask (B, 1, L, S) of keys each query may see (None when
     all); the transform returns the weights to use. Queries, keys, values and
-    ``W_o`` stay as they are (head masks still apply).
+    ``W_o`` stay as they are (head masks still apply). It acts on calls of the
+    module itself: a :class:`attn.GPTBlock` with rotary positions or a cache
+    computes its attention from the module's matrices without calling it.
     """
     if not isinstance(module, MultiHeadAttention):
         raise TypeError(f"module must be an attn.MultiHeadAttention, got {type(module).__name__}")
