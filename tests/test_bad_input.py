@@ -606,7 +606,7 @@ def test_gpt_checks_padding_and_cache_by_name(gpt):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"vocab_size": 0}, ValueError, "vocab_size must be a positive int, got 0"),
     ({"num_hiddens": 10, "num_heads": 4}, ValueError, "divisible by num_heads: got 10 and 4"),
-    ({"positions": "sinusoidal"}, ValueError, "positions must be 'learned' or 'rope'"),
+    ({"positions": "cosine"}, ValueError, "positions must be one of 'learned', 'sinusoidal'"),
     ({"positions": "rope", "num_hiddens": 6, "num_heads": 2}, ValueError, "even head width"),
     ({"dropout": 1.0}, ValueError, r"dropout must be a number in \[0, 1\)"),
     ({"tie_weights": 1}, TypeError, "tie_weights must be True or False"),
