@@ -257,7 +257,8 @@ def test_quick_mode_trains_on_bpe_pieces_and_scores_words(model, capsys, monkeyp
     learned_on = []
     learn = translate_real.learn_subwords
     monkeypatch.setattr(translate_real, "learn_subwords",
-                        lambda train, merges: learned_on.append(len(train)) or learn(train, merges))
+                        lambda train, merges, joint=False: learned_on.append(len(train))
+                        or learn(train, merges, joint))
     result = translate_real.main(["--quick", "--model", model, "--tokens", "bpe", "--seed", "1",
                                   "--threads", "1", "--max-updates", "5"])
     out = capsys.readouterr().out
